@@ -1,0 +1,1 @@
+//! The operations and rules of a Rushes store.

@@ -1,0 +1,1 @@
+//! Metadata index of a Rushes store: SQLite (embedded).

@@ -1,0 +1,1 @@
+//! TAMS resources as Rust types, validated at the edge.

@@ -1,0 +1,1 @@
+//! Media object storage of a Rushes store, with signed URLs.
