@@ -1,1 +1,50 @@
 //! The operations and rules of a Rushes store.
+//!
+//! [`Store`] is the one entry point: the API layer turns each request into one call of an
+//! operation in `ops/<resource>.rs`, which checks the rules (flow exists and is writable,
+//! segments do not overlap, objects are known...) and writes through the metadata
+//! [`Index`](rushes_index::Index) and the media store. Errors are [`CoreError`]s, which say
+//! what kind of failure happened (bad request, not found, ...) without knowing HTTP.
+//!
+//! Background work (deletion requests, garbage collection of media objects) lives in
+//! `workers/`, started by [`Store::start_workers`].
+//!
+//! **Invariant:** core knows no HTTP: no axum, no status codes.
+
+mod clock;
+mod error;
+pub mod ops;
+mod settings;
+pub mod workers;
+
+pub use clock::{now_ms, now_rfc3339};
+pub use error::CoreError;
+pub use settings::StoreSettings;
+
+use rushes_index::Index;
+
+/// Result type of store operations.
+pub type Result<T, E = CoreError> = std::result::Result<T, E>;
+
+/// A Rushes store: metadata index, media objects and the rules that bind them.
+#[derive(Debug)]
+pub struct Store {
+    pub(crate) index: Index,
+    pub(crate) settings: StoreSettings,
+}
+
+impl Store {
+    /// A store over an opened index.
+    pub fn new(index: Index, settings: StoreSettings) -> Store {
+        Store { index, settings }
+    }
+
+    pub fn settings(&self) -> &StoreSettings {
+        &self.settings
+    }
+
+    /// Closes the index, waiting for running queries.
+    pub async fn close(&self) {
+        self.index.close().await;
+    }
+}

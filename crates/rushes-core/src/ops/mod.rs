@@ -1,0 +1,1 @@
+//! Store operations, one module per resource.

@@ -1,0 +1,1 @@
+//! Background workers: deletion requests and garbage collection of media objects.
