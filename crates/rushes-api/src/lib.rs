@@ -47,7 +47,8 @@ pub struct AppState {
     pub limits: Limits,
 }
 
-/// The whole API router: TAMS resources plus any extra routers (media endpoint...).
+/// The whole API: the TAMS routes merged with `extra` (the media endpoint that serves
+/// signed URLs on the embedded default).
 pub fn router(state: AppState, extra: Router) -> Router {
     routes::router(state).merge(extra)
 }

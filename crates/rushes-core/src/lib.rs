@@ -7,7 +7,7 @@
 //! what kind of failure happened (bad request, not found, ...) without knowing HTTP.
 //!
 //! Background work (deletion requests, garbage collection of media objects) lives in
-//! `workers/`, started by [`Store::start_workers`].
+//! `workers/`.
 //!
 //! **Invariant:** core knows no HTTP: no axum, no status codes.
 
@@ -21,7 +21,10 @@ pub use clock::{now_ms, now_rfc3339};
 pub use error::CoreError;
 pub use settings::StoreSettings;
 
+use std::sync::Arc;
+
 use rushes_index::Index;
+use rushes_objects::MediaStore;
 
 /// Result type of store operations.
 pub type Result<T, E = CoreError> = std::result::Result<T, E>;
@@ -30,13 +33,19 @@ pub type Result<T, E = CoreError> = std::result::Result<T, E>;
 #[derive(Debug)]
 pub struct Store {
     pub(crate) index: Index,
+    pub(crate) media: Arc<MediaStore>,
     pub(crate) settings: StoreSettings,
 }
 
 impl Store {
-    /// A store over an opened index.
-    pub fn new(index: Index, settings: StoreSettings) -> Store {
-        Store { index, settings }
+    /// A store over an opened index and media store.
+    pub fn new(index: Index, media: Arc<MediaStore>, settings: StoreSettings) -> Store {
+        Store { index, media, settings }
+    }
+
+    /// The media store, for the media endpoint that serves signed URLs.
+    pub fn media(&self) -> &Arc<MediaStore> {
+        &self.media
     }
 
     pub fn settings(&self) -> &StoreSettings {

@@ -1,0 +1,74 @@
+//! `rushes serve`: builds the store from its settings and serves it until a signal.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use rushes_api::{AppState, Limits};
+use rushes_core::{Store, StoreSettings};
+use rushes_index::Index;
+use rushes_objects::MediaStore;
+
+use crate::cli::ServeArgs;
+
+pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    std::fs::create_dir_all(&args.data_dir)
+        .with_context(|| format!("cannot create the data directory {}", args.data_dir.display()))?;
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", args.listen))?;
+    let local = listener.local_addr()?;
+    let public_url = match args.public_url {
+        Some(u) => u,
+        None => url::Url::parse(&format!("http://{local}")).context("cannot form the public URL")?,
+    };
+
+    let index = Index::open_sqlite(&args.data_dir.join("rushes.db"))
+        .await
+        .with_context(|| format!("cannot open the index in {}", args.data_dir.display()))?;
+    let media = MediaStore::open_local(args.data_dir.join("media"), None, public_url.clone())
+        .context("cannot open the media store")?;
+    let settings = StoreSettings {
+        object_timeout: Duration::from_secs(args.object_timeout),
+        gc_grace: Duration::from_secs(args.gc_grace),
+        worker_interval: Duration::from_secs(args.worker_interval.max(1)),
+        ..StoreSettings::default()
+    };
+    let store = Arc::new(Store::new(index, Arc::new(media), settings));
+
+    let state = AppState {
+        store: store.clone(),
+        public_url: public_url.clone(),
+        limits: Limits { max_json_body: args.max_body, ..Limits::default() },
+    };
+    let app = rushes_api::router(state, axum::Router::new());
+
+    if local.ip().is_loopback() {
+        tracing::warn!("serving without authentication on loopback address {local}");
+    }
+    tracing::info!(data_dir = %args.data_dir.display(), %public_url, "store ready");
+    println!("rushes listening on http://{local}");
+
+    axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await.context("server error")?;
+    store.close().await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+}
