@@ -1,1 +1,49 @@
-//! TAMS resources as Rust types, validated at the edge.
+//! TAMS v8.2 resources as Rust types, validated at the edge.
+//!
+//! Every request and response body of the API has a type here with serde derives (this
+//! is the only crate with wire-format serde): [`Flow`] / [`FlowPut`], [`Source`],
+//! [`Segment`] / [`SegmentPostBody`], [`Object`], [`Service`], [`StorageBackend`],
+//! [`Profile`], the webhook types ([`WebhookPost`], [`WebhookGet`], …), [`DeletionRequest`],
+//! [`FlowStoragePost`] / [`FlowStorage`], [`ErrorBody`] and the webhook [`Event`]s.
+//!
+//! Parse, don't validate: ids are newtypes ([`FlowId`], [`ObjectId`], …) that only hold
+//! valid values, times are [`rushes_time`] values, MIME types are [`MimeType`], and
+//! closed schema objects refuse unknown fields. A failed parse is a serde error whose
+//! message says which field and why, ready to become a 400. Open schema objects keep
+//! unknown fields in an `extra` map and write them back. Absent optional fields are
+//! omitted on output, never written as `null`.
+
+mod error;
+mod essence;
+mod flow;
+mod ids;
+mod mime;
+mod object;
+mod segment;
+mod source;
+mod tags;
+mod text;
+mod error_body;
+
+pub use error::ParseError;
+pub use error_body::ErrorBody;
+pub use essence::{
+    AudioCodecParameters, AudioEssence, AudioUncParameters, AudioUncType, AvcParameters, Colorspace, ComponentType,
+    DataEssence, Essence, ImageEssence, InterlaceMode, MultiEssence, Rate, Ratio, TransferCharacteristic,
+    VideoEssence, VideoUncParameters, VideoUncType,
+};
+pub use flow::{
+    AudioTrackMapping, ContainerMapping, Flow, FlowCollectionItem, FlowCommon, FlowDefinition, FlowMedia, FlowPut,
+    FlowStatus, Format, IsobmffMapping, Mp2tsMapping, MxfMapping,
+};
+pub use ids::{DeletionRequestId, FlowId, ObjectId, ProfileId, SourceId, StorageBackendId, WebhookId};
+pub use mime::MimeType;
+pub use object::{GetUrl, Object, ObjectInitRef, ObjectInstancesPost, StoreType};
+pub use segment::{
+    BulkFailure, FailedSegment, Segment, SegmentInitObject, SegmentPost, SegmentPostBody, UncontrolledUrl,
+};
+pub use source::{Source, SourceCollectionItem};
+pub use tags::{TagValue, Tags};
+pub use text::TimeRangeText;
+
+pub use rushes_time::{TimeRange, Timestamp};
