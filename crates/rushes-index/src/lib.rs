@@ -15,6 +15,7 @@ mod error;
 mod sqlite;
 
 pub use error::IndexError;
+pub use sqlite::events::NewEvent;
 pub use sqlite::Index;
 
 /// Result type of index operations.

@@ -1,5 +1,7 @@
 //! The SQLite engine: connection set-up and one module of queries per role.
 
+pub(crate) mod events;
+
 use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
