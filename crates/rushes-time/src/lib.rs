@@ -1,8 +1,14 @@
 //! Exact TAMS time: [`Timestamp`] (signed integer nanoseconds), [`TimeRange`]
 //! (bounds with inclusivity, open ends, eternity `_` and the empty range `()`), and
-//! [`Rational`] rates for converting between timestamps and sample counts.
+//! [`Rational`] rates for converting between timestamps and sample counts with an
+//! explicit [`Rounding`].
 //!
-//! Pure: no I/O, no dependencies, no floating point.
+//! Text follows the TAMS spec's `timestamp.json` and `timerange.json` patterns and the
+//! `Timestamps in TAMS` application note; `Display` and `FromStr` round-trip.
+//! Nothing here wraps or panics on input: out of range is [`TimeError::OutOfRange`].
+//!
+//! Pure: no I/O, no dependencies, no floating point. Tested against BBC's Python
+//! `mediatimestamp` by `tests/differential.rs` (see `tools/mediatimestamp_oracle.py`).
 
 mod rational;
 mod timerange;
@@ -10,7 +16,7 @@ mod timestamp;
 
 pub use rational::Rational;
 pub use timerange::{Bound, TimeRange};
-pub use timestamp::Timestamp;
+pub use timestamp::{Rounding, Timestamp};
 
 /// Why a timestamp, timerange or rate could not be parsed or computed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -28,7 +34,9 @@ impl std::fmt::Display for TimeError {
         match self {
             TimeError::Syntax(m) => write!(f, "{m}"),
             TimeError::OutOfRange => write!(f, "value out of the representable time range"),
-            TimeError::InvalidRate => write!(f, "rates must have a positive numerator and denominator"),
+            TimeError::InvalidRate => {
+                write!(f, "rates must have a positive numerator and denominator")
+            }
         }
     }
 }
