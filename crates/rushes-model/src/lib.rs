@@ -4,7 +4,7 @@
 //! is the only crate with wire-format serde): [`Flow`] / [`FlowPut`], [`Source`],
 //! [`Segment`] / [`SegmentPostBody`], [`Object`], [`Service`], [`StorageBackend`],
 //! [`Profile`], the webhook types ([`WebhookPost`], [`WebhookGet`], …), [`DeletionRequest`],
-//! [`FlowStoragePost`] / [`FlowStorage`], [`ErrorBody`] and the webhook [`Event`]s.
+//! [`FlowStoragePost`] / [`FlowStorage`], [`ErrorBody`] and the webhook [`WebhookEvent`]s.
 //!
 //! Parse, don't validate: ids are newtypes ([`FlowId`], [`ObjectId`], …) that only hold
 //! valid values, times are [`rushes_time`] values, MIME types are [`MimeType`], and
@@ -13,19 +13,27 @@
 //! unknown fields in an `extra` map and write them back. Absent optional fields are
 //! omitted on output, never written as `null`.
 
+mod deletion;
 mod error;
+mod error_body;
 mod essence;
+mod event;
 mod flow;
 mod ids;
 mod mime;
 mod object;
+mod profile;
 mod segment;
+mod service;
 mod source;
+mod storage;
 mod tags;
 mod text;
-mod error_body;
+mod webhook;
 
+pub use deletion::{DeletionRequest, DeletionStatus};
 pub use error::ParseError;
+pub use event::{Event, EventStreamMechanism, EventType, WebhookEvent};
 pub use error_body::ErrorBody;
 pub use essence::{
     AudioCodecParameters, AudioEssence, AudioUncParameters, AudioUncType, AvcParameters, Colorspace, ComponentType,
@@ -39,6 +47,10 @@ pub use flow::{
 pub use ids::{DeletionRequestId, FlowId, ObjectId, ProfileId, SourceId, StorageBackendId, WebhookId};
 pub use mime::MimeType;
 pub use object::{GetUrl, Object, ObjectInitRef, ObjectInstancesPost, StoreType};
+pub use profile::{FlowMetadata, Profile};
+pub use service::{Service, ServicePost, StorageBackend};
+pub use storage::{Allocation, FlowStorage, FlowStoragePost, HttpRequest, MediaObjectUpload};
+pub use webhook::{Webhook, WebhookGet, WebhookPost, WebhookPut, WebhookRequestStatus, WebhookStatus, WebhookWithId};
 pub use segment::{
     BulkFailure, FailedSegment, Segment, SegmentInitObject, SegmentPost, SegmentPostBody, UncontrolledUrl,
 };
