@@ -19,6 +19,7 @@ pub mod workers;
 
 pub use clock::{now_ms, now_rfc3339};
 pub use error::CoreError;
+pub use ops::segments::PurgeProgress;
 pub use settings::StoreSettings;
 
 use std::sync::Arc;

@@ -16,6 +16,7 @@ mod sqlite;
 
 pub use error::IndexError;
 pub use sqlite::events::NewEvent;
+pub use sqlite::segments::{NewSegment, SegmentFlow, SegmentPage, SegmentRow, SegmentSelection, SegmentWriter};
 pub use sqlite::Index;
 
 /// Result type of index operations.

@@ -1,1 +1,2 @@
 //! Store operations, one module per resource.
+pub mod segments;

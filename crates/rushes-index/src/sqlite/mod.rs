@@ -1,6 +1,7 @@
 //! The SQLite engine: connection set-up and one module of queries per role.
 
 pub(crate) mod events;
+pub(crate) mod segments;
 
 use std::path::Path;
 use std::str::FromStr;
