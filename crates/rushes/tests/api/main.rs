@@ -1,0 +1,7 @@
+//! The integration-test binary `api`: the real `rushes serve` driven over HTTP on loopback.
+//! Shared support lives in `harness` (the server) and `schema` (spec validation).
+#![allow(clippy::unwrap_used)]
+
+mod harness;
+mod schema;
+mod smoke;
