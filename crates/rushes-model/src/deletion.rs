@@ -18,7 +18,11 @@ pub struct DeletionRequest {
     pub flow_id: FlowId,
     #[serde(with = "crate::text::plain")]
     pub timerange_to_delete: TimeRange,
-    #[serde(default, with = "crate::text::opt", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        with = "crate::text::opt",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub timerange_remaining: Option<TimeRange>,
     pub delete_flow: bool,
     /// Date-time text (RFC 3339).

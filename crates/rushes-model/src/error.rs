@@ -23,7 +23,11 @@ impl ParseError {
         } else {
             input.to_owned()
         };
-        ParseError { what, input, reason: reason.into() }
+        ParseError {
+            what,
+            input,
+            reason: reason.into(),
+        }
     }
 
     /// What kind of value was expected, e.g. `"flow id"`.

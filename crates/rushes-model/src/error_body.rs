@@ -19,7 +19,11 @@ pub struct ErrorBody {
 }
 
 impl ErrorBody {
-    pub fn new(error_type: impl Into<String>, summary: impl Into<String>, time: impl Into<String>) -> ErrorBody {
+    pub fn new(
+        error_type: impl Into<String>,
+        summary: impl Into<String>,
+        time: impl Into<String>,
+    ) -> ErrorBody {
         ErrorBody {
             error_type: error_type.into(),
             summary: summary.into(),

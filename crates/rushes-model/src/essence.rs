@@ -22,7 +22,10 @@ pub struct Rate {
 
 impl Rate {
     pub fn new(numerator: NonZeroU64, denominator: Option<NonZeroU64>) -> Rate {
-        Rate { numerator, denominator }
+        Rate {
+            numerator,
+            denominator,
+        }
     }
 
     /// The denominator, 1 when absent.
@@ -84,16 +87,22 @@ impl Essence {
     }
 
     /// Parses `essence_parameters` for `format`; `None` when the document has none.
-    pub(crate) fn from_parts(format: crate::Format, params: Option<Value>) -> Result<Essence, String> {
+    pub(crate) fn from_parts(
+        format: crate::Format,
+        params: Option<Value>,
+    ) -> Result<Essence, String> {
         use crate::Format;
         let Some(params) = params else {
             return match format {
                 Format::Multi => Ok(Essence::Multi(None)),
-                f => Err(format!("missing field `essence_parameters` (required for {f} flows)")),
+                f => Err(format!(
+                    "missing field `essence_parameters` (required for {f} flows)"
+                )),
             };
         };
         let what = format.short_name();
-        let bad = |e: serde_json::Error| format!("invalid essence_parameters for a {what} flow: {e}");
+        let bad =
+            |e: serde_json::Error| format!("invalid essence_parameters for a {what} flow: {e}");
         Ok(match format {
             Format::Video => {
                 let v: VideoEssence = serde_json::from_value(params).map_err(bad)?;
@@ -217,7 +226,11 @@ pub struct VideoEssence {
 
 impl VideoEssence {
     /// A fixed-rate video essence with only the required fields.
-    pub fn new(frame_width: NonZeroU32, frame_height: NonZeroU32, frame_rate: Rate) -> VideoEssence {
+    pub fn new(
+        frame_width: NonZeroU32,
+        frame_height: NonZeroU32,
+        frame_rate: Rate,
+    ) -> VideoEssence {
         VideoEssence {
             frame_width,
             frame_height,

@@ -59,7 +59,10 @@ pub enum Event {
     #[serde(rename = "flows/deleted")]
     FlowDeleted { flow_id: FlowId },
     #[serde(rename = "flows/segments_added")]
-    SegmentsAdded { flow_id: FlowId, segments: Vec<Segment> },
+    SegmentsAdded {
+        flow_id: FlowId,
+        segments: Vec<Segment>,
+    },
     #[serde(rename = "flows/segments_deleted")]
     SegmentsDeleted {
         flow_id: FlowId,

@@ -30,7 +30,13 @@ pub enum Format {
 }
 
 impl Format {
-    pub const ALL: [Format; 5] = [Format::Video, Format::Image, Format::Audio, Format::Data, Format::Multi];
+    pub const ALL: [Format; 5] = [
+        Format::Video,
+        Format::Image,
+        Format::Audio,
+        Format::Data,
+        Format::Multi,
+    ];
 
     /// The URN, e.g. `urn:x-nmos:format:video`.
     pub fn urn(&self) -> &'static str {
@@ -119,7 +125,11 @@ pub struct FlowCommon {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_bit_rate: Option<u64>,
     /// Store-managed.
-    #[serde(default, with = "crate::text::opt", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        with = "crate::text::opt",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub timerange: Option<TimeRange>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub flow_collection: Option<Vec<FlowCollectionItem>>,
@@ -168,7 +178,12 @@ pub struct FlowCollectionItem {
 
 impl FlowCollectionItem {
     pub fn new(id: FlowId) -> FlowCollectionItem {
-        FlowCollectionItem { id, role: None, container_mapping: None, extra: Map::new() }
+        FlowCollectionItem {
+            id,
+            role: None,
+            container_mapping: None,
+            extra: Map::new(),
+        }
     }
 }
 
@@ -195,10 +210,18 @@ pub struct ContainerMapping {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct AudioTrackMapping {
     /// Zero-based container channel numbers in Flow order; never empty.
-    #[serde(default, deserialize_with = "non_empty_channels", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "non_empty_channels",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub channel_numbers: Option<Vec<u32>>,
     /// Inclusive range of zero-based container channels, `first_last`.
-    #[serde(default, deserialize_with = "channel_range", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "channel_range",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub channel_range: Option<String>,
     #[serde(flatten)]
     pub extra: Map<String, Value>,
@@ -207,7 +230,9 @@ pub struct AudioTrackMapping {
 fn non_empty_channels<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<u32>>, D::Error> {
     let v = Vec::<u32>::deserialize(d)?;
     if v.is_empty() {
-        return Err(serde::de::Error::custom("channel_numbers must list at least one channel"));
+        return Err(serde::de::Error::custom(
+            "channel_numbers must list at least one channel",
+        ));
     }
     Ok(Some(v))
 }
@@ -217,7 +242,11 @@ fn channel_range<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::E
     let digits = |p: &str| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit());
     match s.split_once('_') {
         Some((a, b)) if digits(a) && digits(b) => Ok(Some(s)),
-        _ => Err(serde::de::Error::custom(ParseError::new("channel_range", &s, "expected `first_last`, e.g. `0_1`"))),
+        _ => Err(serde::de::Error::custom(ParseError::new(
+            "channel_range",
+            &s,
+            "expected `first_last`, e.g. `0_1`",
+        ))),
     }
 }
 
@@ -267,7 +296,14 @@ pub struct FlowMedia {
 impl FlowMedia {
     /// Technical metadata with only `codec` and the essence.
     pub fn new(codec: Option<MimeType>, essence: Essence) -> FlowMedia {
-        FlowMedia { codec, container: None, avg_bit_rate: None, segment_duration: None, container_mapping: None, essence }
+        FlowMedia {
+            codec,
+            container: None,
+            avg_bit_rate: None,
+            segment_duration: None,
+            container_mapping: None,
+            essence,
+        }
     }
 
     pub fn format(&self) -> Format {
@@ -322,7 +358,9 @@ impl MediaIn {
         let format = self.format.ok_or("missing field `format`")?;
         let essence = Essence::from_parts(format, self.essence_parameters)?;
         if format != Format::Multi && self.codec.is_none() {
-            return Err(format!("missing field `codec` (required for {format} flows)"));
+            return Err(format!(
+                "missing field `codec` (required for {format} flows)"
+            ));
         }
         Ok(FlowMedia {
             codec: self.codec,
@@ -365,7 +403,12 @@ pub struct Flow {
 
 impl Flow {
     pub fn new(common: FlowCommon, media: FlowMedia) -> Flow {
-        Flow { common, profile_id: None, media, extra: Map::new() }
+        Flow {
+            common,
+            profile_id: None,
+            media,
+            extra: Map::new(),
+        }
     }
 
     pub fn id(&self) -> FlowId {
@@ -431,7 +474,12 @@ impl<'de> Deserialize<'de> for Flow {
             Some(p) => Some(ProfileId::parse(&p).map_err(serde::de::Error::custom)?),
         };
         let media = w.media.into_media().map_err(serde::de::Error::custom)?;
-        Ok(Flow { common: w.common, profile_id, media, extra: w.extra })
+        Ok(Flow {
+            common: w.common,
+            profile_id,
+            media,
+            extra: w.extra,
+        })
     }
 }
 
@@ -450,8 +498,13 @@ struct FlowOut<'a> {
 impl Serialize for Flow {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let profile_id = self.profile_id.map(|p| p.to_string());
-        FlowOut { common: &self.common, profile_id: profile_id.as_deref(), media: Some(self.media.out()), extra: &self.extra }
-            .serialize(s)
+        FlowOut {
+            common: &self.common,
+            profile_id: profile_id.as_deref(),
+            media: Some(self.media.out()),
+            extra: &self.extra,
+        }
+        .serialize(s)
     }
 }
 
@@ -462,7 +515,10 @@ pub enum FlowDefinition {
     Profile(ProfileId),
     /// Technical metadata given directly. `unlink_profile` is set when the request had
     /// `"profile_id": ""`, which breaks the link to the Profile the Flow was created from.
-    Media { media: FlowMedia, unlink_profile: bool },
+    Media {
+        media: Box<FlowMedia>,
+        unlink_profile: bool,
+    },
 }
 
 /// The body of `PUT /flows/{id}` (`flow-put.json`).
@@ -486,14 +542,23 @@ impl FlowPut {
         self.common.source_id
     }
 
-    /// The Flow this request describes, when it gives its technical metadata directly.
-    pub fn into_flow(self) -> Result<Flow, FlowPut> {
-        match self.definition {
-            FlowDefinition::Media { media, .. } => {
-                Ok(Flow { common: self.common, profile_id: None, media, extra: self.extra })
-            }
-            FlowDefinition::Profile(_) => Err(self),
-        }
+    /// The Flow this request describes. For a Profile definition `profile_media` supplies
+    /// the Profile's technical metadata (or the caller's error, e.g. an unknown Profile)
+    /// and the Flow keeps the `profile_id`.
+    pub fn into_flow<E>(
+        self,
+        profile_media: impl FnOnce(ProfileId) -> Result<FlowMedia, E>,
+    ) -> Result<Flow, E> {
+        let (profile_id, media) = match self.definition {
+            FlowDefinition::Media { media, .. } => (None, *media),
+            FlowDefinition::Profile(id) => (Some(id), profile_media(id)?),
+        };
+        Ok(Flow {
+            common: self.common,
+            profile_id,
+            media,
+            extra: self.extra,
+        })
     }
 }
 
@@ -509,7 +574,7 @@ impl<'de> Deserialize<'de> for FlowPut {
         common.collected_by = None;
         let definition = match w.profile_id.as_deref() {
             Some("") => FlowDefinition::Media {
-                media: w.media.into_media().map_err(D::Error::custom)?,
+                media: Box::new(w.media.into_media().map_err(D::Error::custom)?),
                 unlink_profile: true,
             },
             Some(p) => {
@@ -522,17 +587,21 @@ impl<'de> Deserialize<'de> for FlowPut {
                 FlowDefinition::Profile(id)
             }
             None => FlowDefinition::Media {
-                media: w.media.into_media().map_err(|e| {
+                media: Box::new(w.media.into_media().map_err(|e| {
                     if e == "missing field `format`" {
                         D::Error::custom("missing field `format` (give the technical metadata or a `profile_id`)")
                     } else {
                         D::Error::custom(e)
                     }
-                })?,
+                })?),
                 unlink_profile: false,
             },
         };
-        Ok(FlowPut { common, definition, extra: w.extra })
+        Ok(FlowPut {
+            common,
+            definition,
+            extra: w.extra,
+        })
     }
 }
 
@@ -540,10 +609,17 @@ impl Serialize for FlowPut {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let (profile_id, media) = match &self.definition {
             FlowDefinition::Profile(p) => (Some(p.to_string()), None),
-            FlowDefinition::Media { media, unlink_profile } => {
-                (unlink_profile.then(String::new), Some(media.out()))
-            }
+            FlowDefinition::Media {
+                media,
+                unlink_profile,
+            } => (unlink_profile.then(String::new), Some(media.out())),
         };
-        FlowOut { common: &self.common, profile_id: profile_id.as_deref(), media, extra: &self.extra }.serialize(s)
+        FlowOut {
+            common: &self.common,
+            profile_id: profile_id.as_deref(),
+            media,
+            extra: &self.extra,
+        }
+        .serialize(s)
     }
 }

@@ -154,8 +154,13 @@ impl ObjectId {
         if s == "." || s == ".." {
             return Err(bad("must not be `.` or `..`"));
         }
-        if let Some(c) = s.chars().find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '~' | '-'))) {
-            return Err(bad(&format!("character {c:?} is not allowed (use A-Z a-z 0-9 . _ ~ -)")));
+        if let Some(c) = s
+            .chars()
+            .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '~' | '-')))
+        {
+            return Err(bad(&format!(
+                "character {c:?} is not allowed (use A-Z a-z 0-9 . _ ~ -)"
+            )));
         }
         Ok(ObjectId(s.to_owned()))
     }
@@ -207,6 +212,7 @@ impl<'de> Deserialize<'de> for ObjectId {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
@@ -216,8 +222,14 @@ mod tests {
         assert_eq!(id.to_string(), "4f79cfd1-c057-47f4-8e4d-1b126ca7bf34");
         assert!(FlowId::parse("4F79CFD1-C057-47F4-8E4D-1B126CA7BF34").is_err());
         assert!(FlowId::parse("4f79cfd1c05747f48e4d1b126ca7bf34").is_err());
-        assert!(FlowId::parse("4f79cfd1-c057-77f4-8e4d-1b126ca7bf34").is_err(), "version 7");
-        assert!(FlowId::parse("4f79cfd1-c057-47f4-ce4d-1b126ca7bf34").is_err(), "variant");
+        assert!(
+            FlowId::parse("4f79cfd1-c057-77f4-8e4d-1b126ca7bf34").is_err(),
+            "version 7"
+        );
+        assert!(
+            FlowId::parse("4f79cfd1-c057-47f4-ce4d-1b126ca7bf34").is_err(),
+            "variant"
+        );
         assert!(FlowId::parse("").is_err());
         let e = SourceId::parse("nope").unwrap_err().to_string();
         assert!(e.contains("source id") && e.contains("\"nope\""), "{e}");
@@ -227,13 +239,18 @@ mod tests {
 
     #[test]
     fn object_ids_are_url_and_path_safe() {
-        for ok in ["a", "846023d3-612d-5014-bc47-88f6eb2d04bb", "x.y_z~1-2", "..."] {
+        for ok in [
+            "a",
+            "846023d3-612d-5014-bc47-88f6eb2d04bb",
+            "x.y_z~1-2",
+            "...",
+        ] {
             assert_eq!(ObjectId::parse(ok).unwrap().as_str(), ok);
         }
         for bad in ["", ".", "..", "a/b", "a b", "a%2F", "é", &"a".repeat(257)] {
             assert!(ObjectId::parse(bad).is_err(), "{bad}");
         }
         assert!(ObjectId::parse(&"a".repeat(256)).is_ok());
-        assert!(ObjectId::parse(&ObjectId::new_random().to_string()).is_ok());
+        assert!(ObjectId::parse(ObjectId::new_random().as_str()).is_ok());
     }
 }

@@ -33,29 +33,35 @@ mod webhook;
 
 pub use deletion::{DeletionRequest, DeletionStatus};
 pub use error::ParseError;
-pub use event::{Event, EventStreamMechanism, EventType, WebhookEvent};
 pub use error_body::ErrorBody;
 pub use essence::{
-    AudioCodecParameters, AudioEssence, AudioUncParameters, AudioUncType, AvcParameters, Colorspace, ComponentType,
-    DataEssence, Essence, ImageEssence, InterlaceMode, MultiEssence, Rate, Ratio, TransferCharacteristic,
-    VideoEssence, VideoUncParameters, VideoUncType,
+    AudioCodecParameters, AudioEssence, AudioUncParameters, AudioUncType, AvcParameters,
+    Colorspace, ComponentType, DataEssence, Essence, ImageEssence, InterlaceMode, MultiEssence,
+    Rate, Ratio, TransferCharacteristic, VideoEssence, VideoUncParameters, VideoUncType,
 };
+pub use event::{Event, EventStreamMechanism, EventType, WebhookEvent};
 pub use flow::{
-    AudioTrackMapping, ContainerMapping, Flow, FlowCollectionItem, FlowCommon, FlowDefinition, FlowMedia, FlowPut,
-    FlowStatus, Format, IsobmffMapping, Mp2tsMapping, MxfMapping,
+    AudioTrackMapping, ContainerMapping, Flow, FlowCollectionItem, FlowCommon, FlowDefinition,
+    FlowMedia, FlowPut, FlowStatus, Format, IsobmffMapping, Mp2tsMapping, MxfMapping,
 };
-pub use ids::{DeletionRequestId, FlowId, ObjectId, ProfileId, SourceId, StorageBackendId, WebhookId};
+pub use ids::{
+    DeletionRequestId, FlowId, ObjectId, ProfileId, SourceId, StorageBackendId, WebhookId,
+};
 pub use mime::MimeType;
 pub use object::{GetUrl, Object, ObjectInitRef, ObjectInstancesPost, StoreType};
 pub use profile::{FlowMetadata, Profile};
-pub use service::{Service, ServicePost, StorageBackend};
-pub use storage::{Allocation, FlowStorage, FlowStoragePost, HttpRequest, MediaObjectUpload};
-pub use webhook::{Webhook, WebhookGet, WebhookPost, WebhookPut, WebhookRequestStatus, WebhookStatus, WebhookWithId};
 pub use segment::{
-    BulkFailure, FailedSegment, Segment, SegmentInitObject, SegmentPost, SegmentPostBody, UncontrolledUrl,
+    BulkFailure, FailedSegment, Segment, SegmentInitObject, SegmentPost, SegmentPostBody,
+    UncontrolledUrl,
 };
+pub use service::{Service, ServicePost, StorageBackend};
 pub use source::{Source, SourceCollectionItem};
+pub use storage::{Allocation, FlowStorage, FlowStoragePost, HttpRequest, MediaObjectUpload};
 pub use tags::{TagValue, Tags};
 pub use text::TimeRangeText;
+pub use webhook::{
+    Webhook, WebhookGet, WebhookPost, WebhookPut, WebhookRequestStatus, WebhookStatus,
+    WebhookWithId,
+};
 
 pub use rushes_time::{TimeRange, Timestamp};

@@ -35,12 +35,26 @@ impl MimeType {
 
     pub fn parse_strict(s: &str) -> Result<MimeType, ParseError> {
         let bad = |why: &str| ParseError::new("MIME type", s, why);
-        let token = |x: &str| !x.is_empty() && x.chars().all(|c| c.is_ascii_alphanumeric() || "!#$%&'*+.^_`|~-".contains(c));
+        let token = |x: &str| {
+            !x.is_empty()
+                && x.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "!#$%&'*+.^_`|~-".contains(c))
+        };
         let Some((t, sub)) = s.split_once('/') else {
             return Err(bad("expected `type/subtype`"));
         };
-        let known =
-            ["application", "audio", "font", "example", "image", "message", "model", "multipart", "text", "video"];
+        let known = [
+            "application",
+            "audio",
+            "font",
+            "example",
+            "image",
+            "message",
+            "model",
+            "multipart",
+            "text",
+            "video",
+        ];
         let type_ok = known.contains(&t) || t.strip_prefix("x-").is_some_and(token);
         if !type_ok {
             return Err(bad("unknown top-level type (expected application, audio, image, text, video, ... or x-...)"));
@@ -83,18 +97,28 @@ impl<'de> Deserialize<'de> for MimeType {
 }
 
 /// `#[serde(deserialize_with)]` for an optional field following `mime-type.json`.
-pub(crate) fn deserialize_strict_opt<'de, D: Deserializer<'de>>(d: D) -> Result<Option<MimeType>, D::Error> {
+pub(crate) fn deserialize_strict_opt<'de, D: Deserializer<'de>>(
+    d: D,
+) -> Result<Option<MimeType>, D::Error> {
     let s = String::deserialize(d)?;
-    MimeType::parse_strict(&s).map(Some).map_err(serde::de::Error::custom)
+    MimeType::parse_strict(&s)
+        .map(Some)
+        .map_err(serde::de::Error::custom)
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
     #[test]
     fn patterns() {
-        for ok in ["video/h264", "audio/x-raw-int", "application/ttml+xml", "video/iso.segment"] {
+        for ok in [
+            "video/h264",
+            "audio/x-raw-int",
+            "application/ttml+xml",
+            "video/iso.segment",
+        ] {
             assert!(MimeType::parse(ok).is_ok(), "{ok}");
             assert!(MimeType::parse_strict(ok).is_ok(), "{ok}");
         }

@@ -129,12 +129,27 @@ impl<'de> Deserialize<'de> for ObjectInstancesPost {
         use serde::de::Error;
         let w = InstancesIn::deserialize(d)?;
         match (w.storage_id, w.url, w.label) {
-            (Some(storage_id), None, None) => Ok(ObjectInstancesPost::Controlled { storage_id, extra: w.extra }),
-            (None, Some(url), Some(label)) => Ok(ObjectInstancesPost::Uncontrolled { url, label, extra: w.extra }),
-            (None, Some(_), None) => Err(D::Error::custom("missing field `label` (required with `url`)")),
-            (None, None, Some(_)) => Err(D::Error::custom("missing field `url` (required with `label`)")),
-            (None, None, None) => Err(D::Error::custom("expected either `storage_id` or `url` and `label`")),
-            (Some(_), _, _) => Err(D::Error::custom("give either `storage_id` or `url` and `label`, not both")),
+            (Some(storage_id), None, None) => Ok(ObjectInstancesPost::Controlled {
+                storage_id,
+                extra: w.extra,
+            }),
+            (None, Some(url), Some(label)) => Ok(ObjectInstancesPost::Uncontrolled {
+                url,
+                label,
+                extra: w.extra,
+            }),
+            (None, Some(_), None) => Err(D::Error::custom(
+                "missing field `label` (required with `url`)",
+            )),
+            (None, None, Some(_)) => Err(D::Error::custom(
+                "missing field `url` (required with `label`)",
+            )),
+            (None, None, None) => Err(D::Error::custom(
+                "expected either `storage_id` or `url` and `label`",
+            )),
+            (Some(_), _, _) => Err(D::Error::custom(
+                "give either `storage_id` or `url` and `label`, not both",
+            )),
         }
     }
 }

@@ -48,9 +48,14 @@ impl<'de> Deserialize<'de> for FlowMetadata {
         let w = FlowMetadataIn::deserialize(d)?;
         let media = w.media.into_media().map_err(D::Error::custom)?;
         if media.format() == Format::Multi {
-            return Err(D::Error::custom("a Profile cannot describe a multi-essence Flow (urn:x-nmos:format:multi)"));
+            return Err(D::Error::custom(
+                "a Profile cannot describe a multi-essence Flow (urn:x-nmos:format:multi)",
+            ));
         }
-        Ok(FlowMetadata { media, extra: w.extra })
+        Ok(FlowMetadata {
+            media,
+            extra: w.extra,
+        })
     }
 }
 
@@ -64,6 +69,10 @@ struct FlowMetadataOut<'a> {
 
 impl Serialize for FlowMetadata {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        FlowMetadataOut { media: self.media.out(), extra: &self.extra }.serialize(s)
+        FlowMetadataOut {
+            media: self.media.out(),
+            extra: &self.extra,
+        }
+        .serialize(s)
     }
 }

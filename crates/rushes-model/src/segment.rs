@@ -14,10 +14,18 @@ pub struct Segment {
     pub object_id: ObjectId,
     pub timerange: TimeRangeText,
     /// Segment timestamp minus Media Object timestamp; `0:0` when unset.
-    #[serde(default, with = "crate::text::opt", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        with = "crate::text::opt",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub ts_offset: Option<Timestamp>,
     /// Never negative.
-    #[serde(default, with = "crate::text::opt_non_negative", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        with = "crate::text::opt_non_negative",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub last_duration: Option<Timestamp>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub object_timerange: Option<TimeRangeText>,
@@ -77,11 +85,19 @@ pub struct SegmentPost {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub init_object_id: Option<ObjectId>,
     pub timerange: TimeRangeText,
-    #[serde(default, with = "crate::text::opt", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        with = "crate::text::opt",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub ts_offset: Option<Timestamp>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub object_timerange: Option<TimeRangeText>,
-    #[serde(default, with = "crate::text::opt_non_negative", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        with = "crate::text::opt_non_negative",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub last_duration: Option<Timestamp>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sample_offset: Option<u64>,
@@ -126,14 +142,14 @@ pub struct UncontrolledUrl {
 /// The body of `POST /flows/{id}/segments`: one Segment or a list.
 #[derive(Debug, Clone, PartialEq)]
 pub enum SegmentPostBody {
-    One(SegmentPost),
+    One(Box<SegmentPost>),
     Many(Vec<SegmentPost>),
 }
 
 impl SegmentPostBody {
     pub fn into_vec(self) -> Vec<SegmentPost> {
         match self {
-            SegmentPostBody::One(s) => vec![s],
+            SegmentPostBody::One(s) => vec![*s],
             SegmentPostBody::Many(v) => v,
         }
     }
@@ -154,14 +170,21 @@ impl<'de> Deserialize<'de> for SegmentPostBody {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<SegmentPostBody, D::Error> {
         use serde::de::Error;
         match Value::deserialize(d)? {
-            v @ Value::Object(_) => serde_json::from_value(v).map(SegmentPostBody::One).map_err(D::Error::custom),
+            v @ Value::Object(_) => serde_json::from_value(v)
+                .map(|s| SegmentPostBody::One(Box::new(s)))
+                .map_err(D::Error::custom),
             Value::Array(items) => items
                 .into_iter()
                 .enumerate()
-                .map(|(i, v)| serde_json::from_value(v).map_err(|e| D::Error::custom(format!("segment [{i}]: {e}"))))
+                .map(|(i, v)| {
+                    serde_json::from_value(v)
+                        .map_err(|e| D::Error::custom(format!("segment [{i}]: {e}")))
+                })
                 .collect::<Result<Vec<_>, _>>()
                 .map(SegmentPostBody::Many),
-            _ => Err(D::Error::custom("expected a Flow Segment object or an array of them")),
+            _ => Err(D::Error::custom(
+                "expected a Flow Segment object or an array of them",
+            )),
         }
     }
 }

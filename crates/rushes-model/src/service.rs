@@ -25,7 +25,11 @@ pub struct Service {
     pub event_stream_mechanisms: Option<Vec<EventStreamMechanism>>,
     #[serde(with = "crate::text::plain")]
     pub min_object_timeout: Timestamp,
-    #[serde(default, with = "crate::text::opt", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        with = "crate::text::opt",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub min_presigned_url_timeout: Option<Timestamp>,
     #[serde(flatten)]
     pub extra: Map<String, Value>,
@@ -34,17 +38,27 @@ pub struct Service {
 fn service_type<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
     let s = String::deserialize(d)?;
     if !s.starts_with("urn:x-tams:service") {
-        return Err(serde::de::Error::custom(ParseError::new("service type", &s, "must start with `urn:x-tams:service`")));
+        return Err(serde::de::Error::custom(ParseError::new(
+            "service type",
+            &s,
+            "must start with `urn:x-tams:service`",
+        )));
     }
     Ok(s)
 }
 
 fn api_version<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
     let s = String::deserialize(d)?;
-    let part = |p: &str| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()) && (p == "0" || !p.starts_with('0'));
+    let part = |p: &str| {
+        !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()) && (p == "0" || !p.starts_with('0'))
+    };
     match s.split_once('.') {
         Some((a, b)) if part(a) && part(b) => Ok(s),
-        _ => Err(serde::de::Error::custom(ParseError::new("api_version", &s, "expected `major.minor`, e.g. `8.2`"))),
+        _ => Err(serde::de::Error::custom(ParseError::new(
+            "api_version",
+            &s,
+            "expected `major.minor`, e.g. `8.2`",
+        ))),
     }
 }
 

@@ -105,7 +105,11 @@ pub struct HttpRequest {
     pub url: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub body: Option<String>,
-    #[serde(rename = "content-type", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "content-type",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub content_type: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub headers: Option<BTreeMap<String, String>>,
@@ -115,6 +119,12 @@ pub struct HttpRequest {
 
 impl HttpRequest {
     pub fn new(url: impl Into<String>) -> HttpRequest {
-        HttpRequest { url: url.into(), body: None, content_type: None, headers: None, extra: Map::new() }
+        HttpRequest {
+            url: url.into(),
+            body: None,
+            content_type: None,
+            headers: None,
+            extra: Map::new(),
+        }
     }
 }

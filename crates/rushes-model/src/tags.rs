@@ -82,7 +82,11 @@ impl Tags {
         self.0.get(name)
     }
 
-    pub fn insert(&mut self, name: impl Into<String>, value: impl Into<TagValue>) -> Option<TagValue> {
+    pub fn insert(
+        &mut self,
+        name: impl Into<String>,
+        value: impl Into<TagValue>,
+    ) -> Option<TagValue> {
         self.0.insert(name.into(), value.into())
     }
 
@@ -118,6 +122,7 @@ impl IntoIterator for Tags {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
@@ -127,8 +132,13 @@ mod tests {
         assert_eq!(t.get("a"), Some(&TagValue::String("x".into())));
         assert!(t.get("b").unwrap().matches("z"));
         assert!(!t.get("a").unwrap().matches("z"));
-        assert_eq!(serde_json::to_string(&t).unwrap(), r#"{"a":"x","b":["y","z"],"c":[]}"#);
-        let e = serde_json::from_str::<Tags>(r#"{"a":1}"#).unwrap_err().to_string();
+        assert_eq!(
+            serde_json::to_string(&t).unwrap(),
+            r#"{"a":"x","b":["y","z"],"c":[]}"#
+        );
+        let e = serde_json::from_str::<Tags>(r#"{"a":1}"#)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("a string or an array of strings"), "{e}");
         assert!(serde_json::from_str::<Tags>(r#"{"a":["x",2]}"#).is_err());
         assert!(serde_json::from_str::<Tags>(r#"{"a":null}"#).is_err());

@@ -61,7 +61,10 @@ pub(crate) mod plain {
 pub(crate) mod opt {
     use super::*;
 
-    pub(crate) fn serialize<T: TextForm, S: Serializer>(v: &Option<T>, s: S) -> Result<S::Ok, S::Error> {
+    pub(crate) fn serialize<T: TextForm, S: Serializer>(
+        v: &Option<T>,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
         match v {
             Some(v) => s.collect_str(v),
             None => s.serialize_none(),
@@ -85,11 +88,17 @@ pub(crate) mod opt_non_negative {
 
     pub(crate) use super::opt::serialize;
 
-    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Timestamp>, D::Error> {
+    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<Option<Timestamp>, D::Error> {
         let s = String::deserialize(d)?;
         let t: Timestamp = parse_text(&s).map_err(serde::de::Error::custom)?;
         if t < Timestamp::default() {
-            return Err(serde::de::Error::custom(ParseError::new("duration", &s, "must not be negative")));
+            return Err(serde::de::Error::custom(ParseError::new(
+                "duration",
+                &s,
+                "must not be negative",
+            )));
         }
         Ok(Some(t))
     }
@@ -109,7 +118,10 @@ pub struct TimeRangeText {
 impl TimeRangeText {
     pub fn parse(s: &str) -> Result<TimeRangeText, ParseError> {
         let range = parse_text::<TimeRange>(s)?;
-        Ok(TimeRangeText { text: s.to_owned(), range })
+        Ok(TimeRangeText {
+            text: s.to_owned(),
+            range,
+        })
     }
 
     /// The text as registered.
@@ -126,7 +138,10 @@ impl TimeRangeText {
 impl From<TimeRange> for TimeRangeText {
     /// Uses the canonical text of the range.
     fn from(range: TimeRange) -> TimeRangeText {
-        TimeRangeText { text: range.to_string(), range }
+        TimeRangeText {
+            text: range.to_string(),
+            range,
+        }
     }
 }
 

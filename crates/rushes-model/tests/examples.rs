@@ -1,5 +1,7 @@
 //! Every example JSON document of the spec parses into its type and writes back equal.
 
+#![allow(clippy::unwrap_used)]
+
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 
@@ -36,13 +38,20 @@ fn check(name: &str) {
             drop(round_trip::<Vec<FlowCollectionItem>>(name))
         }
         "flow-put-201.json" => drop(round_trip::<Flow>(name)),
-        "flow-put.json" | "flow-put-multi.json" | "flow-put-profile.json" => drop(round_trip::<FlowPut>(name)),
+        "flow-put.json" | "flow-put-multi.json" | "flow-put-profile.json" => {
+            drop(round_trip::<FlowPut>(name))
+        }
         "flow-segment-partial-failure.json" => drop(round_trip::<BulkFailure>(name)),
         "flow-segment-post.json" => {
             drop(round_trip::<SegmentPost>(name));
-            assert!(matches!(round_trip::<SegmentPostBody>(name), SegmentPostBody::One(_)));
+            assert!(matches!(
+                round_trip::<SegmentPostBody>(name),
+                SegmentPostBody::One(_)
+            ));
         }
-        "flow-storage-post.json" | "flow-storage-post-object_ids.json" => drop(round_trip::<FlowStoragePost>(name)),
+        "flow-storage-post.json" | "flow-storage-post-object_ids.json" => {
+            drop(round_trip::<FlowStoragePost>(name))
+        }
         "flow-tags-get-200.json" => drop(round_trip::<Tags>(name)),
         "flows-get-200.json" => drop(round_trip::<Vec<Flow>>(name)),
         "objects-get-200.json" | "objects-get-200-init.json" => drop(round_trip::<Object>(name)),
@@ -78,7 +87,11 @@ fn every_example_round_trips() {
         .map(|e| e.unwrap().file_name().into_string().unwrap())
         .filter(|n| n.ends_with(".json"))
         .collect();
-    assert!(names.len() >= 56, "expected the spec's examples, found {}", names.len());
+    assert!(
+        names.len() >= 56,
+        "expected the spec's examples, found {}",
+        names.len()
+    );
     for name in &names {
         check(name);
     }
@@ -87,13 +100,21 @@ fn every_example_round_trips() {
 #[test]
 fn examples_parse_into_the_expected_values() {
     let flow: Flow = round_trip("flow-get-200-video-h264.json");
-    assert_eq!(flow.id(), FlowId::parse("4f79cfd1-c057-47f4-8e4d-1b126ca7bf34").unwrap());
-    assert_eq!(flow.source_id(), SourceId::parse("2aa143ac-0ab7-4d75-bc32-5c00c13d186f").unwrap());
+    assert_eq!(
+        flow.id(),
+        FlowId::parse("4f79cfd1-c057-47f4-8e4d-1b126ca7bf34").unwrap()
+    );
+    assert_eq!(
+        flow.source_id(),
+        SourceId::parse("2aa143ac-0ab7-4d75-bc32-5c00c13d186f").unwrap()
+    );
     assert_eq!(flow.format(), Format::Video);
     assert_eq!(flow.codec().unwrap().as_str(), "video/h264");
     assert_eq!(flow.container().unwrap().as_str(), "video/mp2t");
     assert!(!flow.read_only());
-    let Essence::Video(v) = flow.essence() else { panic!("not video") };
+    let Essence::Video(v) = flow.essence() else {
+        panic!("not video")
+    };
     assert_eq!(v.frame_rate.unwrap().to_rational().unwrap().numerator(), 24);
     assert_eq!(v.colorspace, Some(Colorspace::Bt709));
     assert_eq!(flow.media.segment_duration.unwrap().denominator, None);
@@ -101,7 +122,10 @@ fn examples_parse_into_the_expected_values() {
     let multi: Flow = round_trip("flow-get-200-multi.json");
     assert_eq!(multi.format(), Format::Multi);
     assert_eq!(multi.flow_collection().len(), 4);
-    assert_eq!(multi.flow_collection()[2].role.as_deref(), Some("audio_description"));
+    assert_eq!(
+        multi.flow_collection()[2].role.as_deref(),
+        Some("audio_description")
+    );
     assert!(multi.codec().is_none());
 
     let fmp4: Flow = round_trip("flow-get-200-video-h264-fmp4.json");
@@ -110,15 +134,31 @@ fn examples_parse_into_the_expected_values() {
 
     let segs: Vec<Segment> = round_trip("flow-segments-get-200-object-timerange.json");
     assert_eq!(segs[1].ts_offset, Some("-100:0".parse().unwrap()));
-    assert_eq!(segs[1].object_timerange.as_ref().unwrap().as_str(), "[150:0_200:0)");
+    assert_eq!(
+        segs[1].object_timerange.as_ref().unwrap().as_str(),
+        "[150:0_200:0)"
+    );
     assert_eq!(segs[0].ts_offset_or_zero(), Timestamp::default());
-    assert_eq!(segs[0].timerange.range(), "[0:0_10:0)".parse::<TimeRange>().unwrap());
+    assert_eq!(
+        segs[0].timerange.range(),
+        "[0:0_10:0)".parse::<TimeRange>().unwrap()
+    );
 
     let put: FlowPut = round_trip("flow-put-profile.json");
-    assert_eq!(
-        put.definition,
-        FlowDefinition::Profile(ProfileId::parse("329b98d6-adeb-418c-8eaf-eca14edc1706").unwrap())
-    );
+    let profile_id = ProfileId::parse("329b98d6-adeb-418c-8eaf-eca14edc1706").unwrap();
+    assert_eq!(put.definition, FlowDefinition::Profile(profile_id));
+    let profile: Profile = round_trip("profile-get-200-video-h264.json");
+    let from_profile = put.into_flow(|id| {
+        if id == profile.id {
+            Ok(profile.flow_metadata.media.clone())
+        } else {
+            Err(id)
+        }
+    });
+    let from_profile = from_profile.unwrap();
+    assert_eq!(from_profile.profile_id, Some(profile_id));
+    assert_eq!(from_profile.format(), Format::Video);
+    assert_eq!(from_profile.common.label.as_deref(), Some("capture_1"));
 
     let storage: FlowStoragePost = round_trip("flow-storage-post.json");
     assert_eq!(storage.allocation(), Allocation::Count(Some(50)));
@@ -126,7 +166,10 @@ fn examples_parse_into_the_expected_values() {
     assert!(matches!(storage.allocation(), Allocation::Ids(ids) if ids.len() == 2));
 
     let profiles: Vec<Profile> = round_trip("profiles-get-200.json");
-    assert_eq!(profiles[1].extra.get("urn"), Some(&Value::from("urn:x-tam:profile:image_1920_1080_jpg")));
+    assert_eq!(
+        profiles[1].extra.get("urn"),
+        Some(&Value::from("urn:x-tam:profile:image_1920_1080_jpg"))
+    );
 
     let service: Service = round_trip("service-get-200.json");
     assert_eq!(service.min_object_timeout, "600:0".parse().unwrap());
@@ -167,7 +210,7 @@ fn flow_put_drops_store_managed_fields() {
     assert!(put.extra.is_empty());
     let original: Value = serde_json::from_str(&read("flow-put.json")).unwrap();
     assert_eq!(serde_json::to_value(&put).unwrap(), original);
-    let flow = put.into_flow().unwrap();
+    let flow = put.into_flow(|_| Err("not a profile")).unwrap();
     assert_eq!(flow.format(), Format::Audio);
 }
 
@@ -176,7 +219,13 @@ fn flow_put_with_empty_profile_id_unlinks_the_profile() {
     let mut v: Value = serde_json::from_str(&read("flow-put.json")).unwrap();
     v["profile_id"] = Value::from("");
     let put: FlowPut = serde_json::from_value(v.clone()).unwrap();
-    assert!(matches!(put.definition, FlowDefinition::Media { unlink_profile: true, .. }));
+    assert!(matches!(
+        put.definition,
+        FlowDefinition::Media {
+            unlink_profile: true,
+            ..
+        }
+    ));
     assert_eq!(serde_json::to_value(&put).unwrap(), v);
 }
 
@@ -211,20 +260,39 @@ fn events_have_the_spec_shape() {
     let source: Source = serde_json::from_str(&read("source-get-200-basic.json")).unwrap();
     let segments: Vec<Segment> = serde_json::from_str(&read("flow-segments-get-200.json")).unwrap();
     let events = vec![
-        Event::FlowCreated { flow: Box::new(flow.clone()) },
-        Event::FlowUpdated { flow: Box::new(flow.clone()) },
+        Event::FlowCreated {
+            flow: Box::new(flow.clone()),
+        },
+        Event::FlowUpdated {
+            flow: Box::new(flow.clone()),
+        },
         Event::FlowDeleted { flow_id: flow.id() },
-        Event::SegmentsAdded { flow_id: flow.id(), segments },
-        Event::SegmentsDeleted { flow_id: flow.id(), timerange: "[0:0_10:0)".parse().unwrap() },
-        Event::SourceCreated { source: Box::new(source.clone()) },
-        Event::SourceUpdated { source: Box::new(source.clone()) },
-        Event::SourceDeleted { source_id: source.id },
+        Event::SegmentsAdded {
+            flow_id: flow.id(),
+            segments,
+        },
+        Event::SegmentsDeleted {
+            flow_id: flow.id(),
+            timerange: "[0:0_10:0)".parse().unwrap(),
+        },
+        Event::SourceCreated {
+            source: Box::new(source.clone()),
+        },
+        Event::SourceUpdated {
+            source: Box::new(source.clone()),
+        },
+        Event::SourceDeleted {
+            source_id: source.id,
+        },
     ];
     let seen: BTreeSet<&str> = events.iter().map(|e| e.event_type().as_str()).collect();
     assert_eq!(seen.len(), EventType::ALL.len());
     for event in events {
         let kind = event.event_type();
-        let e = WebhookEvent { event_timestamp: "2024-01-01T00:00:00Z".into(), event };
+        let e = WebhookEvent {
+            event_timestamp: "2024-01-01T00:00:00Z".into(),
+            event,
+        };
         let v = serde_json::to_value(&e).unwrap();
         let obj = v.as_object().unwrap();
         assert_eq!(obj.len(), 3, "{v}");
@@ -237,7 +305,9 @@ fn events_have_the_spec_shape() {
                 assert_eq!(v["event"]["flow"]["id"], flow.id().to_string())
             }
             Event::SegmentsDeleted { .. } => assert_eq!(v["event"]["timerange"], "[0:0_10:0)"),
-            Event::SourceDeleted { .. } => assert_eq!(v["event"]["source_id"], source.id.to_string()),
+            Event::SourceDeleted { .. } => {
+                assert_eq!(v["event"]["source_id"], source.id.to_string())
+            }
             _ => {}
         }
     }
