@@ -1,0 +1,98 @@
+#!/usr/bin/env bash
+# The whole test suite in one command, on a fresh Debian machine or a developer's:
+#   1. installs what the tests need (ffmpeg, a Python venv for the differential tests),
+#      touching apt and pip only when something is missing or changed;
+#   2. checks formatting (cargo fmt) and lints (cargo clippy -D warnings);
+#   3. runs every test (cargo nextest, or cargo test without it) and the doc tests.
+# Every step runs even if an earlier one failed; the exit status is non-zero if any failed.
+# CI runs exactly this script (.ci/run).
+set -uo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.." || exit 1
+ROOT="$(pwd)"
+export DEBIAN_FRONTEND=noninteractive
+export PIP_NO_INPUT=1 PIP_DISABLE_PIP_VERSION_CHECK=1
+if [ "${CI:-}" = "true" ]; then
+  export CARGO_TERM_COLOR=never
+fi
+
+step() { printf '\n==> %s\n' "$*"; }
+die() { printf 'scripts/test.sh: %s\n' "$*" >&2; exit 1; }
+
+as_root() {
+  if [ "$(id -u)" = 0 ]; then "$@"; else sudo -n "$@"; fi
+}
+
+# --- 1. Dependencies -----------------------------------------------------------------------
+step "dependencies"
+command -v cargo >/dev/null || die "cargo not found (install the Rust toolchain with rustup)"
+
+apt_missing=()
+command -v ffmpeg >/dev/null && command -v ffprobe >/dev/null || apt_missing+=(ffmpeg)
+if command -v python3 >/dev/null; then
+  python3 -c 'import venv, ensurepip' 2>/dev/null || apt_missing+=(python3-venv)
+else
+  apt_missing+=(python3 python3-venv)
+fi
+if [ "${#apt_missing[@]}" -gt 0 ]; then
+  echo "installing with apt: ${apt_missing[*]}"
+  as_root apt-get update -qq || die "apt-get update failed"
+  as_root apt-get install -y -qq --no-install-recommends "${apt_missing[@]}" >/dev/null \
+    || die "apt-get install ${apt_missing[*]} failed"
+fi
+echo "ffmpeg: $(ffmpeg -hide_banner -version | head -n1)"
+
+cargo fmt --version >/dev/null 2>&1 || die "rustfmt missing (rustup component add rustfmt)"
+cargo clippy --version >/dev/null 2>&1 || die "clippy missing (rustup component add clippy)"
+
+# Python tools for tests (e.g. the differential test against the reference timestamp
+# library). The venv is rebuilt only when the requirements file changes.
+REQS="$ROOT/tools/python-requirements.txt"
+VENV="$ROOT/.venv"
+if [ -f "$REQS" ]; then
+  if [ ! -x "$VENV/bin/python" ]; then
+    python3 -m venv "$VENV" || die "python3 -m venv failed"
+  fi
+  want="$(sha256sum "$REQS" | cut -d' ' -f1)"
+  if [ "$(cat "$VENV/.requirements.sha256" 2>/dev/null)" != "$want" ]; then
+    echo "installing Python requirements into .venv"
+    "$VENV/bin/pip" install --quiet -r "$REQS" || die "pip install -r $REQS failed"
+    echo "$want" >"$VENV/.requirements.sha256"
+  fi
+else
+  echo "no tools/python-requirements.txt: no Python venv needed"
+fi
+if [ -x "$VENV/bin/python" ]; then
+  export RUSHES_PYTHON="$VENV/bin/python"
+  echo "RUSHES_PYTHON=$RUSHES_PYTHON"
+fi
+
+# --- 2. Format and lints ---------------------------------------------------------------------
+failed=()
+
+step "cargo fmt --check"
+cargo fmt --all --check || failed+=("cargo fmt --check")
+
+step "cargo clippy --workspace --all-targets -- -D warnings"
+cargo clippy --workspace --all-targets -- -D warnings || failed+=("cargo clippy")
+
+# --- 3. Tests ---------------------------------------------------------------------------------
+if cargo nextest --version >/dev/null 2>&1; then
+  profile=default
+  [ "${CI:-}" = "true" ] && profile=ci
+  step "cargo nextest run --workspace --no-fail-fast --profile $profile"
+  cargo nextest run --workspace --no-fail-fast --profile "$profile" || failed+=("cargo nextest")
+else
+  step "cargo test --workspace --no-fail-fast (cargo-nextest not installed)"
+  cargo test --workspace --no-fail-fast --lib --bins --tests || failed+=("cargo test")
+fi
+
+step "cargo test --doc --workspace"
+cargo test --doc --workspace || failed+=("cargo test --doc")
+
+echo
+if [ "${#failed[@]}" -gt 0 ]; then
+  printf 'FAILED: %s\n' "${failed[@]}"
+  exit 1
+fi
+echo "all checks passed"
