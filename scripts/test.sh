@@ -77,6 +77,10 @@ step "cargo clippy --workspace --all-targets -- -D warnings"
 cargo clippy --workspace --all-targets -- -D warnings || failed+=("cargo clippy")
 
 # --- 3. Tests ---------------------------------------------------------------------------------
+# Doc tests first, so that the test runner's summary of the whole suite is the last one printed.
+step "cargo test --doc --workspace"
+cargo test --doc --workspace || failed+=("cargo test --doc")
+
 if cargo nextest --version >/dev/null 2>&1; then
   profile=default
   [ "${CI:-}" = "true" ] && profile=ci
@@ -86,9 +90,6 @@ else
   step "cargo test --workspace --no-fail-fast (cargo-nextest not installed)"
   cargo test --workspace --no-fail-fast --lib --bins --tests || failed+=("cargo test")
 fi
-
-step "cargo test --doc --workspace"
-cargo test --doc --workspace || failed+=("cargo test --doc")
 
 echo
 if [ "${#failed[@]}" -gt 0 ]; then

@@ -101,6 +101,12 @@ impl TestServer {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .kill_on_drop(true);
+        // The server reads RUSHES_* settings from the environment; tests pass flags only.
+        for (key, _) in std::env::vars_os() {
+            if key.to_string_lossy().starts_with("RUSHES_") {
+                cmd.env_remove(&key);
+            }
+        }
         if std::env::var_os("RUST_LOG").is_none() {
             cmd.env("RUST_LOG", "info");
         }
