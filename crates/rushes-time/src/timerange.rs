@@ -63,14 +63,21 @@ impl Bound {
     }
 }
 
-/// Start keys ordered with `None` (negative infinity) first.
+/// The first representable nanosecond: where an unbounded start effectively begins.
+const FIRST: i128 = i64::MIN as i128;
+/// One past the last representable nanosecond: where an unbounded end effectively ends.
+const PAST_LAST: i128 = i64::MAX as i128 + 1;
+
+/// Start keys in the order of the timestamps they admit; an open start admits from
+/// [`Timestamp::MIN`], the same as `[MIN`.
 fn cmp_start(a: Option<i128>, b: Option<i128>) -> Ordering {
-    a.unwrap_or(i128::MIN).cmp(&b.unwrap_or(i128::MIN))
+    a.unwrap_or(FIRST).cmp(&b.unwrap_or(FIRST))
 }
 
-/// End keys ordered with `None` (positive infinity) last.
+/// End keys in the order of the timestamps they admit; an open end admits up to
+/// [`Timestamp::MAX`], the same as `MAX]`.
 fn cmp_end(a: Option<i128>, b: Option<i128>) -> Ordering {
-    a.unwrap_or(i128::MAX).cmp(&b.unwrap_or(i128::MAX))
+    a.unwrap_or(PAST_LAST).cmp(&b.unwrap_or(PAST_LAST))
 }
 
 /// A TAMS timerange. `Never` is the empty range `()`; every other value is a pair of bounds.
@@ -79,15 +86,17 @@ fn cmp_end(a: Option<i128>, b: Option<i128>) -> Ordering {
 /// nanoseconds it contains. `[0:0_1:0)` and `[0:0_0:999999999]` hold the same instants:
 /// they differ under `==` (which compares the written form) but agree under
 /// [`TimeRange::normalised_eq`]. A range that holds no nanosecond, such as `(0:0_0:1)`
-/// or `[2:0_1:0]`, is empty; [`TimeRange::normalised`] (applied by `FromStr` and every
+/// or `[2:0_1:0]` (or `(9223372036:854775807_`, past [`Timestamp::MAX`]), is empty;
+/// [`TimeRange::normalised`] (applied by `FromStr` and every
 /// operation here) turns it into `Never`.
 ///
 /// **Text.** `FromStr` accepts exactly the spec's pattern; see its documentation for the
 /// forms and their meaning. `Display` writes the preferred form (`()`, `_`, `[t]`,
 /// markers only on bounded ends) and round-trips: `s.to_string().parse() == Ok(s.normalised())`.
 ///
-/// **Order.** `Ord` sorts by start (unbounded first, `Never` before everything), then
-/// by end, then by written form so that it agrees with `==`.
+/// **Order.** `Ord` sorts by the first timestamp held (an open start sorts with
+/// [`Timestamp::MIN`]; `Never` before everything), then by the last, then by written
+/// form so that it agrees with `==`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum TimeRange {
     Never,
@@ -164,10 +173,18 @@ impl TimeRange {
         };
         let s = start.start_key();
         let e = end.end_key();
-        match (s, e) {
-            (Some(s), Some(e)) if s >= e => None,
-            _ => Some((s, e)),
+        // `(MAX_` and `_MIN)` admit no representable timestamp, so they are empty too.
+        if s.unwrap_or(FIRST) >= e.unwrap_or(PAST_LAST) {
+            return None;
         }
+        Some((s, e))
+    }
+
+    /// The timestamps held as `[first, past_last)` in i128 nanoseconds, open ends at the
+    /// limits of [`Timestamp`]; `None` when empty.
+    fn span(self) -> Option<(i128, i128)> {
+        self.nanos_half_open()
+            .map(|(s, e)| (s.unwrap_or(FIRST), e.unwrap_or(PAST_LAST)))
     }
 
     /// True when the range holds no timestamp: `()` or any range whose bounds admit none.
@@ -196,7 +213,7 @@ impl TimeRange {
         self == TimeRange::ETERNITY
     }
 
-    /// Holds exactly one timestamp, e.g. `[5:0]`, `[5:0_5:0]` or `[5:0_5:1)`.
+    /// Bounded and holding exactly one timestamp, e.g. `[5:0]`, `[5:0_5:0]` or `[5:0_5:1)`.
     pub fn is_instantaneous(self) -> bool {
         matches!(self.nanos_half_open(), Some((Some(s), Some(e))) if s + 1 == e)
     }
@@ -209,10 +226,7 @@ impl TimeRange {
     /// True when `t` is in the range.
     pub fn contains(self, t: Timestamp) -> bool {
         let t = i128::from(t.as_nanos());
-        match self.nanos_half_open() {
-            None => false,
-            Some((s, e)) => s.is_none_or(|s| s <= t) && e.is_none_or(|e| t < e),
-        }
+        self.span().is_some_and(|(s, e)| s <= t && t < e)
     }
 
     /// True when every timestamp of `other` is in `self`. The empty range is in every range.
@@ -342,9 +356,10 @@ impl TimeRange {
     }
 
     /// True when both hold the same timestamps, however written: `[0:0_1:0)` and
-    /// `[0:0_0:999999999]` are equal here, as are all empty ranges.
+    /// `[0:0_0:999999999]` are equal here, as are all empty ranges. At the limits an open
+    /// end holds what the limit does: `[0:0_` equals `[0:0_9223372036:854775807]`.
     pub fn normalised_eq(self, other: TimeRange) -> bool {
-        self.nanos_half_open() == other.nanos_half_open()
+        self.span() == other.span()
     }
 }
 
@@ -603,12 +618,18 @@ mod tests {
         assert_eq!(all.duration(), None, "longer than Timestamp::MAX");
         assert!(!all.is_eternity());
         assert!(TimeRange::ETERNITY.contains_range(all));
-        assert!(!all.contains_range(TimeRange::ETERNITY));
-        let after_max = TimeRange::new(Bound::Exclusive(Timestamp::MAX), Bound::Unbounded);
-        assert!(after_max.is_empty() || !after_max.contains(Timestamp::MAX));
-        assert!(!after_max.contains(Timestamp::MAX));
-        let before_min = TimeRange::new(Bound::Unbounded, Bound::Exclusive(Timestamp::MIN));
-        assert!(!before_min.contains(Timestamp::MIN));
+        // Same timestamps as eternity, though written differently.
+        assert!(all.contains_range(TimeRange::ETERNITY));
+        assert!(all.normalised_eq(TimeRange::ETERNITY));
+        assert_ne!(all, TimeRange::ETERNITY);
+        // Nothing representable lies past the limits.
+        assert_eq!(tr("(9223372036:854775807_"), TimeRange::Never);
+        assert_eq!(tr("_-9223372036:854775808)"), TimeRange::Never);
+        assert!(tr("[9223372036:854775807_").contains(Timestamp::MAX));
+        assert!(
+            !tr("[9223372036:854775807_").is_instantaneous(),
+            "open ended"
+        );
         assert_eq!(
             TimeRange::instant(Timestamp::MAX).shift(Timestamp::NANOSECOND),
             Err(TimeError::OutOfRange)
