@@ -12,6 +12,7 @@
 
 pub mod error;
 pub mod extract;
+pub mod media;
 pub mod paging;
 pub mod routes;
 

@@ -449,8 +449,17 @@ fn object_info(object_id: String, meta: ObjectMeta) -> ObjectInfo {
         object_id,
         size: meta.size,
         last_modified: SystemTime::from(meta.last_modified),
-        e_tag: meta.e_tag,
+        e_tag: meta.e_tag.map(|tag| unquote_etag(&tag)),
     }
+}
+
+/// An entity tag without the quotes (and weakness mark) backends wrap it in.
+fn unquote_etag(tag: &str) -> String {
+    let tag = tag.strip_prefix("W/").unwrap_or(tag);
+    tag.strip_prefix('"')
+        .and_then(|t| t.strip_suffix('"'))
+        .unwrap_or(tag)
+        .to_owned()
 }
 
 /// `{public_base_url}/media/`, checked.
@@ -693,6 +702,8 @@ mod tests {
         assert!(info.last_modified >= before);
         assert!(store.exists("clip").await.unwrap());
         assert_eq!(store.head("clip").await.unwrap(), info);
+        let tag = info.e_tag.as_deref().unwrap();
+        assert!(!tag.is_empty() && !tag.contains('"'), "{tag}");
         assert_eq!(staging_files(dir.path()), 0);
 
         let whole = store.get_range("clip", None).await.unwrap();
