@@ -15,7 +15,13 @@ mod error;
 mod sqlite;
 
 pub use error::IndexError;
+pub use sqlite::deletion::{DeletionRow, DeletionSort, NewDeletion};
 pub use sqlite::events::NewEvent;
+pub use sqlite::flows::{FlowFilter, FlowRow, FlowWrite, SourceIfNew, SourceIfOrphan, TimeFilter};
+pub use sqlite::listing::{Page, PageKey, TagFilter};
+pub use sqlite::profiles::ProfileFilter;
+pub use sqlite::sources::{ListSpec, NewSource, SortBy, SourceFilter, SourceRow};
+pub use sqlite::webhooks::WebhookRow;
 pub use sqlite::segments::{NewSegment, SegmentFlow, SegmentPage, SegmentRow, SegmentSelection, SegmentWriter};
 pub use sqlite::Index;
 

@@ -35,6 +35,8 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         ..StoreSettings::default()
     };
     let store = Arc::new(Store::new(index, Arc::new(media), settings));
+    let (stop_workers, workers_stopped) = tokio::sync::watch::channel(false);
+    let workers = store.start_workers(workers_stopped);
 
     let state = AppState {
         store: store.clone(),
@@ -50,6 +52,10 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     println!("rushes listening on http://{local}");
 
     axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await.context("server error")?;
+    let _ = stop_workers.send(true);
+    for w in workers {
+        let _ = w.await;
+    }
     store.close().await;
     tracing::info!("stopped");
     Ok(())

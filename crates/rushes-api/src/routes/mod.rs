@@ -10,10 +10,26 @@ use axum::Router;
 use crate::error::ApiError;
 use crate::AppState;
 
+mod deletion;
+mod flows;
+mod listing;
+mod profiles;
+mod root;
+mod service;
+mod sources;
+mod webhooks;
+
 /// Every TAMS route, with the JSON body limit and URI length limit applied.
 pub fn router(state: AppState) -> Router {
     let limits = state.limits.clone();
     Router::new()
+        .merge(root::router())
+        .merge(service::router())
+        .merge(profiles::router())
+        .merge(webhooks::router())
+        .merge(sources::router())
+        .merge(flows::router())
+        .merge(deletion::router())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::extract::DefaultBodyLimit::max(limits.max_json_body))

@@ -1,6 +1,13 @@
 //! The SQLite engine: connection set-up and one module of queries per role.
 
 pub(crate) mod events;
+pub(crate) mod deletion;
+pub(crate) mod flows;
+pub(crate) mod listing;
+pub(crate) mod profiles;
+pub(crate) mod service;
+pub(crate) mod sources;
+pub(crate) mod webhooks;
 pub(crate) mod segments;
 
 use std::path::Path;

@@ -1,0 +1,39 @@
+//! `/service` and `/service/storage-backends`.
+
+use axum::extract::State;
+use axum::routing::get;
+use axum::Router;
+use rushes_model::{Service, ServicePost, StorageBackend};
+
+use super::listing::tag_filters;
+use crate::error::ApiResult;
+use crate::extract::{Json, QueryParams};
+use crate::AppState;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/service", get(get_service).post(post_service))
+        .route("/service/storage-backends", get(storage_backends))
+}
+
+async fn get_service(State(state): State<AppState>) -> ApiResult<axum::Json<Service>> {
+    Ok(axum::Json(state.store.service_info().await?))
+}
+
+/// Sets name and/or description; answers 200 with the service as it now is.
+async fn post_service(
+    State(state): State<AppState>,
+    Json(post): Json<ServicePost>,
+) -> ApiResult<axum::Json<Service>> {
+    state.store.update_service(post).await?;
+    Ok(axum::Json(state.store.service_info().await?))
+}
+
+async fn storage_backends(
+    State(state): State<AppState>,
+    q: QueryParams,
+) -> ApiResult<axum::Json<Vec<StorageBackend>>> {
+    let tags = tag_filters(&q)?;
+    let reverse = q.bool("reverse_order")?.unwrap_or(false);
+    Ok(axum::Json(state.store.storage_backends(&tags, reverse)?))
+}

@@ -1,0 +1,560 @@
+//! Flows: create or replace (with implicit Sources and Profiles), read with derived
+//! fields (timerange, collected_by), list with filters, and edit single properties.
+
+use rushes_index::{
+    FlowFilter, FlowRow, FlowWrite, NewEvent, NewSource, SourceIfNew, SourceIfOrphan, TimeFilter,
+};
+use rushes_model::{
+    Essence, Flow, FlowCollectionItem, FlowDefinition, FlowId, FlowPut, FlowStatus, Format,
+    ProfileId, Source, SourceId, TagValue, Tags, TimeRange, Timestamp,
+};
+use serde_json::{json, Value};
+
+use super::listing::{
+    from_doc, index_tags, page_key, to_doc, to_value, Listing, Paging, SortBy, TagFilter,
+};
+use super::sources::CAS_ATTEMPTS;
+use crate::{now_ms, now_rfc3339, CoreError, Result, Store};
+
+/// `GET /flows` filters, sort and page.
+#[derive(Debug, Clone, Default)]
+pub struct FlowQuery {
+    pub source_id: Option<SourceId>,
+    pub timerange: Option<TimeRange>,
+    pub format: Option<Format>,
+    pub codec: Option<String>,
+    pub profile_id: Option<ProfileId>,
+    pub label: Option<String>,
+    pub status: Option<FlowStatus>,
+    pub tags: Vec<TagFilter>,
+    pub frame_width: Option<u32>,
+    pub frame_height: Option<u32>,
+    pub init_segments: Option<bool>,
+    /// `Some(empty)`: only Flows no Flow collects.
+    pub collected_by: Option<Vec<FlowId>>,
+    pub sort: SortBy,
+    pub reverse: bool,
+    pub paging: Paging,
+}
+
+/// What `PUT /flows/{id}` did.
+#[derive(Debug, Clone)]
+pub enum PutFlowOutcome {
+    /// A new Flow (201 with the Flow).
+    Created(Box<Flow>),
+    /// An existing Flow was replaced (204).
+    Updated,
+}
+
+/// A change to one property of a Flow.
+#[derive(Debug, Clone)]
+pub enum FlowEdit {
+    SetTag(String, TagValue),
+    /// Not found when the tag is not set.
+    DeleteTag(String),
+    Label(Option<String>),
+    Description(Option<String>),
+    /// Allowed on a read-only Flow.
+    ReadOnly(bool),
+    Collection(Option<Vec<FlowCollectionItem>>),
+    MaxBitRate(Option<u64>),
+    /// Refused on a Flow linked to a Profile (its bit rate comes from the Profile).
+    AvgBitRate(Option<u64>),
+}
+
+/// The columns of a Flow to write, owned.
+struct FlowCols {
+    id: String,
+    source_id: String,
+    format: &'static str,
+    codec: Option<String>,
+    label: Option<String>,
+    frame_width: Option<i64>,
+    frame_height: Option<i64>,
+    read_only: bool,
+    profile_id: Option<String>,
+    status: Option<&'static str>,
+    init_segments: bool,
+    doc: String,
+    members: Vec<(String, String)>,
+    now_ms: i64,
+}
+
+impl FlowCols {
+    fn of(flow: &Flow) -> Result<FlowCols> {
+        let (w, h) = match flow.essence() {
+            Essence::Video(v) => (Some(v.frame_width.get()), Some(v.frame_height.get())),
+            Essence::Image(i) => (Some(i.frame_width.get()), Some(i.frame_height.get())),
+            _ => (None, None),
+        };
+        Ok(FlowCols {
+            id: flow.id().to_string(),
+            source_id: flow.source_id().to_string(),
+            format: flow.format().urn(),
+            codec: flow.codec().map(|c| c.as_str().to_owned()),
+            label: flow.common.label.clone(),
+            frame_width: w.map(i64::from),
+            frame_height: h.map(i64::from),
+            read_only: flow.read_only(),
+            profile_id: flow.profile_id.map(|p| p.to_string()),
+            status: flow.common.status.map(|s| s.as_str()),
+            init_segments: flow.essence().init_segments(),
+            doc: to_doc("flow", &stored(flow))?,
+            members: flow
+                .flow_collection()
+                .iter()
+                .map(|m| (m.id.to_string(), m.role.clone().unwrap_or_default()))
+                .collect(),
+            now_ms: now_ms(),
+        })
+    }
+
+    fn write(&self) -> FlowWrite<'_> {
+        FlowWrite {
+            id: &self.id,
+            source_id: &self.source_id,
+            format: self.format,
+            codec: self.codec.as_deref(),
+            label: self.label.as_deref(),
+            frame_width: self.frame_width,
+            frame_height: self.frame_height,
+            read_only: self.read_only,
+            profile_id: self.profile_id.as_deref(),
+            status: self.status,
+            init_segments: self.init_segments,
+            doc: &self.doc,
+            now_ms: self.now_ms,
+            members: &self.members,
+        }
+    }
+}
+
+/// The Flow as stored: without the fields derived on read.
+fn stored(flow: &Flow) -> Flow {
+    let mut f = flow.clone();
+    f.common.timerange = None;
+    f.common.collected_by = None;
+    f.common.segments_updated = None;
+    f
+}
+
+/// Half-open nanosecond bounds of a non-empty range, clamped to the i64 timeline.
+pub(crate) fn range_nanos(range: TimeRange) -> Option<(Option<i64>, Option<i64>)> {
+    let clamp = |x: i128| i64::try_from(x).unwrap_or(if x < 0 { i64::MIN } else { i64::MAX });
+    range
+        .nanos_half_open()
+        .map(|(s, e)| (s.map(clamp), e.map(clamp)))
+}
+
+pub(crate) fn flow_not_found(id: FlowId) -> CoreError {
+    CoreError::NotFound(format!("no flow {id}"))
+}
+
+fn new_version() -> String {
+    uuid::Uuid::new_v4().to_string()
+}
+
+impl Store {
+    /// The Flow of `row` with its derived fields; the timerange when asked, limited to
+    /// Segments overlapping `within` if given.
+    pub(crate) async fn flow_from_row(
+        &self,
+        row: &FlowRow,
+        timerange: Option<Option<TimeRange>>,
+    ) -> Result<Flow> {
+        let mut flow: Flow = from_doc("flow", &row.doc)?;
+        flow.common.segments_updated = row.segments_updated.clone();
+        let by = self.index.flow_collected_by(&row.id).await?;
+        let by = by
+            .iter()
+            .map(|s| {
+                FlowId::parse(s).map_err(|e| CoreError::Internal(format!("stored flow id: {e}")))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        flow.common.collected_by = Some(by).filter(|b| !b.is_empty());
+        if let Some(within) = timerange {
+            let bounds = match within {
+                None => None,
+                Some(r) => match range_nanos(r) {
+                    None => {
+                        flow.common.timerange = Some(TimeRange::Never);
+                        return Ok(flow);
+                    }
+                    some => some,
+                },
+            };
+            let tr = self
+                .index
+                .flow_timerange(row.pk, row.max_segment_ns, bounds)
+                .await?;
+            flow.common.timerange = Some(match tr {
+                Some((s, e)) => {
+                    TimeRange::half_open(Timestamp::from_nanos(s), Timestamp::from_nanos(e))
+                }
+                None => TimeRange::Never,
+            });
+        }
+        Ok(flow)
+    }
+
+    pub(crate) async fn flow_row(&self, id: FlowId) -> Result<FlowRow> {
+        self.index
+            .get_flow(&id.to_string())
+            .await?
+            .ok_or_else(|| flow_not_found(id))
+    }
+
+    /// `GET /flows/{id}`: with `include_timerange` or a `timerange`, the Flow's timerange
+    /// (limited to the Segments overlapping `timerange`).
+    pub async fn get_flow(
+        &self,
+        id: FlowId,
+        include_timerange: bool,
+        timerange: Option<TimeRange>,
+    ) -> Result<Flow> {
+        let row = self.flow_row(id).await?;
+        let tr = (include_timerange || timerange.is_some()).then_some(timerange);
+        self.flow_from_row(&row, tr).await
+    }
+
+    /// `GET /flows`.
+    pub async fn list_flows(&self, q: &FlowQuery) -> Result<Listing<Flow>> {
+        let timerange = match q.timerange {
+            None => None,
+            Some(r) if r.is_eternity() => None,
+            Some(r) => Some(match range_nanos(r) {
+                None => TimeFilter::NoContent,
+                Some((start, end)) => TimeFilter::Overlaps { start, end },
+            }),
+        };
+        let filter = FlowFilter {
+            source_id: q.source_id.map(|s| s.to_string()),
+            timerange,
+            format: q.format.map(|f| f.urn().to_owned()),
+            codec: q.codec.clone(),
+            profile_id: q.profile_id.map(|p| p.to_string()),
+            label: q.label.clone(),
+            status: q.status.map(|s| s.as_str().to_owned()),
+            tags: index_tags(&q.tags),
+            frame_width: q.frame_width.map(i64::from),
+            frame_height: q.frame_height.map(i64::from),
+            init_segments: q.init_segments,
+            collected_by: q
+                .collected_by
+                .as_ref()
+                .map(|ids| ids.iter().map(ToString::to_string).collect()),
+        };
+        let spec = rushes_index::ListSpec {
+            sort: q.sort.index(),
+            reverse: q.reverse,
+            after: page_key(&q.paging)?,
+            limit: q.paging.limit.max(1),
+        };
+        let page = self.index.list_flows(&filter, &spec).await?;
+        let mut items = Vec::with_capacity(page.items.len());
+        for row in &page.items {
+            items.push(self.flow_from_row(row, None).await?);
+        }
+        Ok(Listing {
+            items,
+            next_page: page.next.map(|k| k.to_string()),
+        })
+    }
+
+    /// Checks a Flow collection: no self-reference, no repeats, members registered.
+    async fn check_collection(&self, id: FlowId, items: &[FlowCollectionItem]) -> Result<()> {
+        for (i, item) in items.iter().enumerate() {
+            if item.id == id {
+                return Err(CoreError::BadRequest(format!(
+                    "flow {id} cannot collect itself"
+                )));
+            }
+            if items[..i].iter().any(|o| o.id == item.id) {
+                return Err(CoreError::BadRequest(format!(
+                    "flow {} appears twice in the flow collection",
+                    item.id
+                )));
+            }
+            if self.index.get_flow(&item.id.to_string()).await?.is_none() {
+                return Err(CoreError::BadRequest(format!(
+                    "flow collection member {} is not registered in this store",
+                    item.id
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// `PUT /flows/{id}`: creates the Flow (and its Source, if new) or replaces it.
+    pub async fn put_flow(&self, id: FlowId, put: FlowPut) -> Result<PutFlowOutcome> {
+        if put.id() != id {
+            return Err(CoreError::BadRequest(format!(
+                "the body's id {} does not match the flow id {id} in the path",
+                put.id()
+            )));
+        }
+        let common = put.common.clone();
+        self.check_collection(id, common.flow_collection.as_deref().unwrap_or(&[]))
+            .await?;
+        for _ in 0..CAS_ATTEMPTS {
+            let existing = self.index.get_flow(&id.to_string()).await?;
+            let old: Option<Flow> = existing
+                .as_ref()
+                .map(|r| from_doc("flow", &r.doc))
+                .transpose()?;
+            // The technical metadata: from the Profile named, or as given.
+            let (media, profile_id) = match &put.definition {
+                FlowDefinition::Profile(p) => {
+                    let doc = self
+                        .index
+                        .get_profile(&p.to_string())
+                        .await?
+                        .ok_or_else(|| {
+                            CoreError::BadRequest(format!("no profile {p} to create the flow from"))
+                        })?;
+                    let profile: rushes_model::Profile = from_doc("profile", &doc)?;
+                    (profile.flow_metadata.media, Some(*p))
+                }
+                FlowDefinition::Media {
+                    media,
+                    unlink_profile,
+                } => {
+                    let linked = old
+                        .as_ref()
+                        .and_then(|o| o.profile_id.filter(|_| !unlink_profile).map(|p| (o, p)));
+                    match linked {
+                        Some((o, p)) if o.media == **media => ((**media).clone(), Some(p)),
+                        Some((_, p)) => {
+                            return Err(CoreError::BadRequest(format!(
+                                "flow {id} was created from profile {p}; to change its technical metadata, unlink it with \"profile_id\": \"\""
+                            )))
+                        }
+                        None => ((**media).clone(), None),
+                    }
+                }
+            };
+            let mut flow = Flow {
+                common: common.clone(),
+                profile_id,
+                media,
+                extra: put.extra.clone(),
+            };
+            let source_id = flow.source_id();
+            if let Some(src) = self.index.get_source(&source_id.to_string()).await? {
+                if src.format != flow.format().urn() {
+                    return Err(CoreError::BadRequest(format!(
+                        "source {source_id} has format {}; a {} flow cannot belong to it",
+                        src.format,
+                        flow.format()
+                    )));
+                }
+            }
+            let now = now_rfc3339();
+            flow.common.metadata_updated = Some(now.clone());
+            let fid = id.to_string();
+            let sid = source_id.to_string();
+            match (existing, old) {
+                (Some(row), Some(old)) => {
+                    if row.read_only {
+                        return Err(CoreError::Forbidden(format!("flow {id} is read-only")));
+                    }
+                    if row.deleting {
+                        return Err(CoreError::Forbidden(format!("flow {id} is being deleted")));
+                    }
+                    flow.common.created = old.common.created.clone();
+                    if flow.common.metadata_version.is_none()
+                        || flow.common.metadata_version == old.common.metadata_version
+                    {
+                        flow.common.metadata_version = Some(new_version());
+                    }
+                    let cols = FlowCols::of(&flow)?;
+                    let mut shown = flow.clone();
+                    shown.common.segments_updated = row.segments_updated.clone();
+                    let payload = json!({ "flow": to_value("flow", &shown)? });
+                    let ev = NewEvent {
+                        event_type: "flows/updated",
+                        flow_id: Some(&fid),
+                        source_id: Some(&sid),
+                        timestamp: &now,
+                        payload: &payload,
+                    };
+                    let source_doc;
+                    let src_payload;
+                    let new_source = if row.source_id != sid {
+                        source_doc = to_doc("source", &implicit_source(&flow, &now))?;
+                        src_payload = json!({ "source": serde_json::from_str::<Value>(&source_doc).unwrap_or(Value::Null) });
+                        Some(SourceIfNew {
+                            source: NewSource {
+                                id: &sid,
+                                format: flow.format().urn(),
+                                label: flow.common.label.as_deref(),
+                                doc: &source_doc,
+                                now_ms: cols.now_ms,
+                            },
+                            created_event: NewEvent {
+                                event_type: "sources/created",
+                                flow_id: None,
+                                source_id: Some(&sid),
+                                timestamp: &now,
+                                payload: &src_payload,
+                            },
+                        })
+                    } else {
+                        None
+                    };
+                    let gone_payload = json!({ "source_id": row.source_id });
+                    let old_source = (row.source_id != sid).then(|| SourceIfOrphan {
+                        source_id: &row.source_id,
+                        deleted_event: NewEvent {
+                            event_type: "sources/deleted",
+                            flow_id: None,
+                            source_id: Some(&row.source_id),
+                            timestamp: &now,
+                            payload: &gone_payload,
+                        },
+                    });
+                    if self
+                        .index
+                        .update_flow(
+                            row.pk,
+                            &row.doc,
+                            &cols.write(),
+                            new_source.as_ref(),
+                            old_source.as_ref(),
+                            &[ev],
+                        )
+                        .await?
+                    {
+                        return Ok(PutFlowOutcome::Updated);
+                    }
+                }
+                _ => {
+                    flow.common.created = Some(now.clone());
+                    if flow.common.metadata_version.is_none() {
+                        flow.common.metadata_version = Some(new_version());
+                    }
+                    let cols = FlowCols::of(&flow)?;
+                    let payload = json!({ "flow": to_value("flow", &flow)? });
+                    let ev = NewEvent {
+                        event_type: "flows/created",
+                        flow_id: Some(&fid),
+                        source_id: Some(&sid),
+                        timestamp: &now,
+                        payload: &payload,
+                    };
+                    let source = implicit_source(&flow, &now);
+                    let source_doc = to_doc("source", &source)?;
+                    let src_payload = json!({ "source": to_value("source", &source)? });
+                    let new_source = SourceIfNew {
+                        source: NewSource {
+                            id: &sid,
+                            format: flow.format().urn(),
+                            label: flow.common.label.as_deref(),
+                            doc: &source_doc,
+                            now_ms: cols.now_ms,
+                        },
+                        created_event: NewEvent {
+                            event_type: "sources/created",
+                            flow_id: None,
+                            source_id: Some(&sid),
+                            timestamp: &now,
+                            payload: &src_payload,
+                        },
+                    };
+                    match self
+                        .index
+                        .create_flow(&cols.write(), &new_source, &[ev])
+                        .await
+                    {
+                        Ok(_) => return Ok(PutFlowOutcome::Created(Box::new(flow))),
+                        // Created by another request meanwhile: replace it instead.
+                        Err(rushes_index::IndexError::Conflict(_)) => continue,
+                        Err(e) => return Err(e.into()),
+                    }
+                }
+            }
+        }
+        Err(CoreError::Conflict(format!(
+            "flow {id} is being changed by another request; retry"
+        )))
+    }
+
+    /// Changes one property of a Flow, writing `flows/updated`.
+    pub async fn edit_flow(&self, id: FlowId, edit: FlowEdit) -> Result<()> {
+        if let FlowEdit::Collection(Some(items)) = &edit {
+            self.check_collection(id, items).await?;
+        }
+        for _ in 0..CAS_ATTEMPTS {
+            let row = self.flow_row(id).await?;
+            let mut flow: Flow = from_doc("flow", &row.doc)?;
+            if row.read_only && !matches!(edit, FlowEdit::ReadOnly(_)) {
+                return Err(CoreError::Forbidden(format!("flow {id} is read-only")));
+            }
+            let c = &mut flow.common;
+            match &edit {
+                FlowEdit::SetTag(name, value) => {
+                    c.tags
+                        .get_or_insert_with(Tags::new)
+                        .insert(name.clone(), value.clone());
+                }
+                FlowEdit::DeleteTag(name) => {
+                    if c.tags.as_mut().and_then(|t| t.remove(name)).is_none() {
+                        return Err(CoreError::NotFound(format!(
+                            "flow {id} has no tag {name:?}"
+                        )));
+                    }
+                }
+                FlowEdit::Label(l) => c.label = l.clone(),
+                FlowEdit::Description(d) => c.description = d.clone(),
+                FlowEdit::ReadOnly(r) => c.read_only = Some(*r),
+                FlowEdit::Collection(items) => c.flow_collection = items.clone(),
+                FlowEdit::MaxBitRate(r) => c.max_bit_rate = *r,
+                FlowEdit::AvgBitRate(r) => {
+                    if let Some(p) = flow.profile_id {
+                        return Err(CoreError::BadRequest(format!(
+                            "flow {id} takes its avg_bit_rate from profile {p}; unlink the profile first"
+                        )));
+                    }
+                    flow.media.avg_bit_rate = *r;
+                }
+            }
+            let now = now_rfc3339();
+            flow.common.metadata_updated = Some(now.clone());
+            flow.common.metadata_version = Some(new_version());
+            let cols = FlowCols::of(&flow)?;
+            let mut shown = flow.clone();
+            shown.common.segments_updated = row.segments_updated.clone();
+            let payload = json!({ "flow": to_value("flow", &shown)? });
+            let (fid, sid) = (id.to_string(), row.source_id.clone());
+            let ev = NewEvent {
+                event_type: "flows/updated",
+                flow_id: Some(&fid),
+                source_id: Some(&sid),
+                timestamp: &now,
+                payload: &payload,
+            };
+            if self
+                .index
+                .update_flow(row.pk, &row.doc, &cols.write(), None, None, &[ev])
+                .await?
+            {
+                return Ok(());
+            }
+        }
+        Err(CoreError::Conflict(format!(
+            "flow {id} is being changed by another request; retry"
+        )))
+    }
+}
+
+/// The Source a Flow creates when its `source_id` is new: same format, the Flow's label,
+/// description and creator.
+fn implicit_source(flow: &Flow, now: &str) -> Source {
+    let mut s = Source::new(flow.source_id(), flow.format());
+    s.label = flow.common.label.clone();
+    s.description = flow.common.description.clone();
+    s.created_by = flow.common.created_by.clone();
+    s.created = Some(now.to_owned());
+    s.updated = Some(now.to_owned());
+    s
+}

@@ -1,0 +1,172 @@
+//! Sources: read, list and edit (tags, label, description). Sources are created and
+//! deleted only through their Flows.
+
+use rushes_index::{NewEvent, SourceFilter, SourceRow};
+use rushes_model::{Format, Source, SourceCollectionItem, SourceId, TagValue, Tags};
+use serde_json::json;
+
+use super::listing::{
+    from_doc, index_tags, page_key, to_doc, to_value, Listing, Paging, SortBy, TagFilter,
+};
+use crate::{now_ms, now_rfc3339, CoreError, Result, Store};
+
+/// `GET /sources` filters, sort and page.
+#[derive(Debug, Clone, Default)]
+pub struct SourceQuery {
+    pub label: Option<String>,
+    pub format: Option<Format>,
+    pub tags: Vec<TagFilter>,
+    /// `Some(empty)`: only Sources no Source collects.
+    pub collected_by: Option<Vec<SourceId>>,
+    pub sort: SortBy,
+    pub reverse: bool,
+    pub paging: Paging,
+}
+
+/// A change to one property of a Source.
+#[derive(Debug, Clone)]
+pub enum SourceEdit {
+    SetTag(String, TagValue),
+    /// Not found when the tag is not set.
+    DeleteTag(String),
+    Label(Option<String>),
+    Description(Option<String>),
+}
+
+/// How many times a compare-and-swap write is retried when another write got there first.
+pub(crate) const CAS_ATTEMPTS: usize = 8;
+
+impl Store {
+    pub(crate) async fn source_from_row(&self, row: &SourceRow) -> Result<Source> {
+        let mut source: Source = from_doc("source", &row.doc)?;
+        let members = self.index.source_collection(&row.id).await?;
+        let mut collection: Vec<SourceCollectionItem> = Vec::new();
+        for (sid, role) in members {
+            let id = parse_source_id(&sid)?;
+            if collection.iter().any(|c| c.id == id) {
+                continue;
+            }
+            collection.push(SourceCollectionItem {
+                id,
+                role: Some(role).filter(|r| !r.is_empty()),
+                extra: Default::default(),
+            });
+        }
+        source.source_collection = Some(collection).filter(|c| !c.is_empty());
+        let by = self.index.source_collected_by(&row.id).await?;
+        let by = by
+            .iter()
+            .map(|s| parse_source_id(s))
+            .collect::<Result<Vec<_>>>()?;
+        source.collected_by = Some(by).filter(|b| !b.is_empty());
+        Ok(source)
+    }
+
+    /// `GET /sources/{id}`.
+    pub async fn get_source(&self, id: SourceId) -> Result<Source> {
+        let row = self
+            .index
+            .get_source(&id.to_string())
+            .await?
+            .ok_or_else(|| not_found(id))?;
+        self.source_from_row(&row).await
+    }
+
+    /// `GET /sources`.
+    pub async fn list_sources(&self, q: &SourceQuery) -> Result<Listing<Source>> {
+        let filter = SourceFilter {
+            label: q.label.clone(),
+            format: q.format.map(|f| f.urn().to_owned()),
+            tags: index_tags(&q.tags),
+            collected_by: q
+                .collected_by
+                .as_ref()
+                .map(|ids| ids.iter().map(ToString::to_string).collect()),
+        };
+        let spec = rushes_index::ListSpec {
+            sort: q.sort.index(),
+            reverse: q.reverse,
+            after: page_key(&q.paging)?,
+            limit: q.paging.limit.max(1),
+        };
+        let page = self.index.list_sources(&filter, &spec).await?;
+        let mut items = Vec::with_capacity(page.items.len());
+        for row in &page.items {
+            items.push(self.source_from_row(row).await?);
+        }
+        Ok(Listing {
+            items,
+            next_page: page.next.map(|k| k.to_string()),
+        })
+    }
+
+    /// Changes one property of a Source, writing `sources/updated`.
+    pub async fn edit_source(&self, id: SourceId, edit: SourceEdit) -> Result<()> {
+        let sid = id.to_string();
+        for _ in 0..CAS_ATTEMPTS {
+            let row = self
+                .index
+                .get_source(&sid)
+                .await?
+                .ok_or_else(|| not_found(id))?;
+            let mut source: Source = from_doc("source", &row.doc)?;
+            match &edit {
+                SourceEdit::SetTag(name, value) => {
+                    source
+                        .tags
+                        .get_or_insert_with(Tags::new)
+                        .insert(name.clone(), value.clone());
+                }
+                SourceEdit::DeleteTag(name) => {
+                    if source.tags.as_mut().and_then(|t| t.remove(name)).is_none() {
+                        return Err(CoreError::NotFound(format!(
+                            "source {id} has no tag {name:?}"
+                        )));
+                    }
+                }
+                SourceEdit::Label(l) => source.label = l.clone(),
+                SourceEdit::Description(d) => source.description = d.clone(),
+            }
+            source.updated = Some(now_rfc3339());
+            let doc = to_doc("source", &source)?;
+            let mut full = source.clone();
+            let current = self.source_from_row(&row).await?;
+            full.source_collection = current.source_collection;
+            full.collected_by = current.collected_by;
+            let payload = json!({ "source": to_value("source", &full)? });
+            let ts = now_rfc3339();
+            let ev = NewEvent {
+                event_type: "sources/updated",
+                flow_id: None,
+                source_id: Some(&sid),
+                timestamp: &ts,
+                payload: &payload,
+            };
+            if self
+                .index
+                .update_source(
+                    &sid,
+                    &row.doc,
+                    source.label.as_deref(),
+                    &doc,
+                    now_ms(),
+                    &[ev],
+                )
+                .await?
+            {
+                return Ok(());
+            }
+        }
+        Err(CoreError::Conflict(format!(
+            "source {id} is being changed by another request; retry"
+        )))
+    }
+}
+
+pub(crate) fn parse_source_id(s: &str) -> Result<SourceId> {
+    SourceId::parse(s).map_err(|e| CoreError::Internal(format!("stored source id: {e}")))
+}
+
+fn not_found(id: SourceId) -> CoreError {
+    CoreError::NotFound(format!("no source {id}"))
+}
