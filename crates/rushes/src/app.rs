@@ -36,14 +36,15 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     };
     let store = Arc::new(Store::new(index, Arc::new(media), settings));
     let (stop_workers, workers_stopped) = tokio::sync::watch::channel(false);
-    let workers = store.start_workers(workers_stopped);
+    let mut workers = store.start_workers(workers_stopped.clone());
+    workers.push(store.start_gc(workers_stopped));
 
     let state = AppState {
         store: store.clone(),
         public_url: public_url.clone(),
         limits: Limits { max_json_body: args.max_body, ..Limits::default() },
     };
-    let app = rushes_api::router(state, axum::Router::new());
+    let app = rushes_api::router(state, rushes_api::media::router(store.media().clone()));
 
     if local.ip().is_loopback() {
         tracing::warn!("serving without authentication on loopback address {local}");

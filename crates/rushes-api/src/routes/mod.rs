@@ -13,10 +13,13 @@ use crate::AppState;
 mod deletion;
 mod flows;
 mod listing;
+mod objects;
 mod profiles;
 mod root;
+mod segments;
 mod service;
 mod sources;
+mod storage;
 mod webhooks;
 
 /// Every TAMS route, with the JSON body limit and URI length limit applied.
@@ -30,6 +33,9 @@ pub fn router(state: AppState) -> Router {
         .merge(sources::router())
         .merge(flows::router())
         .merge(deletion::router())
+        .merge(segments::router())
+        .merge(storage::router())
+        .merge(objects::router())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::extract::DefaultBodyLimit::max(limits.max_json_body))

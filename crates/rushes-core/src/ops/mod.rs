@@ -4,6 +4,8 @@ pub mod flows;
 pub mod listing;
 pub mod service;
 pub mod sources;
+pub mod objects;
 pub mod deletion;
 pub mod profiles;
 pub mod webhooks;
+pub mod storage;

@@ -1,11 +1,14 @@
 //! Flow segments: register (one or a list), list by timerange with keyset paging, delete.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
-use rushes_index::{NewEvent, SegmentRow, SegmentSelection};
-use rushes_model::FlowId;
+use rushes_index::{
+    NewEvent, NewInstance, NewSegment, ObjectRefs, SegmentPage, SegmentRow, SegmentSelection,
+};
+use rushes_model::{FlowId, ObjectId, Segment, SegmentInitObject, SegmentPost, TimeRangeText};
 use rushes_time::{TimeRange, Timestamp};
 
+use crate::ops::objects::{ObjectProps, UrlBuilder, UrlFilter};
 use crate::{now_ms, now_rfc3339, CoreError, Result, Store};
 
 /// Progress of [`Store::purge_segments`].
@@ -48,6 +51,192 @@ pub(crate) fn released_refs(rows: &[SegmentRow]) -> HashMap<String, i64> {
     refs
 }
 
+/// Parameters of `GET /flows/{id}/segments`.
+#[derive(Debug, Clone, Default)]
+pub struct SegmentQuery {
+    /// Only segments overlapping this range (all when `None`).
+    pub timerange: Option<TimeRange>,
+    pub object_id: Option<ObjectId>,
+    pub reverse: bool,
+    /// The opaque key of a previous page's `next_key`.
+    pub page: Option<String>,
+    /// Page size (the store's default when `None`, capped to its maximum).
+    pub limit: Option<u32>,
+    pub include_object_timerange: bool,
+    pub urls: UrlFilter,
+}
+
+/// One page of segments.
+#[derive(Debug, Clone)]
+pub struct SegmentListing {
+    pub segments: Vec<Segment>,
+    /// The timerange the returned segments cover (`()` when none).
+    pub timerange: TimeRange,
+    pub next_key: Option<String>,
+    pub limit: u32,
+    pub reverse: bool,
+}
+
+/// A segment of a POST that was not registered, and why.
+#[derive(Debug)]
+pub struct SegmentFailure {
+    pub object_id: ObjectId,
+    pub timerange: TimeRangeText,
+    pub error: CoreError,
+}
+
+/// A segment that passed the checks that need no database.
+struct Candidate {
+    index: usize,
+    start: i64,
+    end: i64,
+    /// The object's timerange this segment implies (timerange minus ts_offset), or the one given.
+    object_timerange: TimeRange,
+    object_timerange_text: String,
+}
+
+/// What a registration knows of an object while it runs (loaded, then updated in memory).
+#[derive(Debug, Clone)]
+struct ObjectState {
+    exists: bool,
+    allocated_for_flow: Option<String>,
+    registered: bool,
+    timerange: Option<TimeRange>,
+    timerange_text: Option<String>,
+    props: ObjectProps,
+    /// References added by this request.
+    added: i64,
+    /// First registration happens in this request.
+    first_here: bool,
+    /// Created by this request from uncontrolled URLs.
+    external_new: bool,
+}
+
+fn bad(msg: impl Into<String>) -> CoreError {
+    CoreError::BadRequest(msg.into())
+}
+
+/// Checks one posted segment on its own and works out its nanosecond bounds.
+fn precheck(i: usize, s: &SegmentPost) -> Result<Candidate> {
+    let tr = s.timerange.range();
+    if !tr.is_bounded() {
+        return Err(bad(format!(
+            "segment timerange {} must have a start and an end",
+            s.timerange
+        )));
+    }
+    let Some((Some(st), Some(en))) = tr.nanos_half_open() else {
+        return Err(bad(format!("segment timerange {} is empty", s.timerange)));
+    };
+    let (Ok(start), Ok(end)) = (i64::try_from(st), i64::try_from(en)) else {
+        return Err(bad(format!(
+            "segment timerange {} is beyond the last representable timestamp",
+            s.timerange
+        )));
+    };
+    if s.init_object_id.as_ref() == Some(&s.object_id) {
+        return Err(bad("init_object_id must differ from object_id"));
+    }
+    if s.get_urls
+        .as_ref()
+        .is_some_and(|u| u.iter().any(|u| u.url.is_empty() || u.label.is_empty()))
+    {
+        return Err(bad("get_urls entries need a url and a label"));
+    }
+    let offset = s.ts_offset.unwrap_or_default();
+    let (object_timerange, object_timerange_text) = match &s.object_timerange {
+        Some(t) => {
+            if t.range().is_empty() || !t.range().is_bounded() {
+                return Err(bad(format!(
+                    "object_timerange {t} must be bounded and not empty"
+                )));
+            }
+            (t.range(), t.as_str().to_owned())
+        }
+        None => {
+            let neg = offset
+                .checked_neg()
+                .ok_or_else(|| bad("ts_offset is out of range"))?;
+            let r = tr
+                .shift(neg)
+                .map_err(|_| bad("timerange minus ts_offset is out of range"))?;
+            (r, r.to_string())
+        }
+    };
+    // The segment, on the object's timeline, must lie within the object's timerange.
+    let on_object = tr
+        .shift(
+            offset
+                .checked_neg()
+                .ok_or_else(|| bad("ts_offset is out of range"))?,
+        )
+        .map_err(|_| bad("timerange minus ts_offset is out of range"))?;
+    if !object_timerange.contains_range(on_object) {
+        return Err(bad(format!(
+            "segment timerange {} minus ts_offset {} is not within object_timerange {}",
+            s.timerange, offset, object_timerange
+        )));
+    }
+    Ok(Candidate {
+        index: i,
+        start,
+        end,
+        object_timerange,
+        object_timerange_text,
+    })
+}
+
+/// The stored document of a segment: the Segment as registered, with the object's
+/// timerange and without URLs (added when read).
+fn segment_doc(s: &SegmentPost, object_timerange: &str) -> Result<(Segment, String)> {
+    let mut seg = Segment::new(s.object_id.clone(), s.timerange.clone());
+    seg.ts_offset = s.ts_offset;
+    seg.last_duration = s.last_duration;
+    seg.object_timerange = Some(
+        TimeRangeText::parse(object_timerange).map_err(|e| CoreError::Internal(e.to_string()))?,
+    );
+    seg.sample_offset = s.sample_offset;
+    seg.sample_count = s.sample_count;
+    seg.key_frame_count = s.key_frame_count;
+    seg.init_object = s.init_object_id.clone().map(|object_id| SegmentInitObject {
+        object_id,
+        get_urls: None,
+    });
+    seg.extra = s.extra.clone();
+    let doc = serde_json::to_string(&seg).map_err(|e| CoreError::Internal(e.to_string()))?;
+    Ok((seg, doc))
+}
+
+fn uncontrolled_instances(s: &SegmentPost) -> Vec<NewInstance> {
+    s.get_urls
+        .iter()
+        .flatten()
+        .map(|u| NewInstance {
+            object_id: s.object_id.to_string(),
+            storage_id: None,
+            url: Some(u.url.clone()),
+            label: Some(u.label.clone()),
+            controlled: false,
+            doc: "{}".into(),
+        })
+        .collect()
+}
+
+/// True when `[start, end)` overlaps an interval of `taken` (start -> end, non-overlapping).
+fn overlaps_taken(taken: &BTreeMap<i64, i64>, start: i64, end: i64) -> bool {
+    taken
+        .range(..end)
+        .next_back()
+        .is_some_and(|(_, &e)| e > start)
+}
+
+/// Parses a page key of the segment listing.
+fn parse_key(p: &str) -> Result<i64> {
+    p.strip_prefix('s')
+        .and_then(|n| n.parse::<i64>().ok())
+        .ok_or_else(|| bad(format!("invalid page key {p:?}")))
+}
+
 impl Store {
     /// The wall-clock time (ms) at which an object left without references may be collected.
     pub(crate) fn collect_after_grace(&self) -> i64 {
@@ -79,30 +268,52 @@ impl Store {
             covered: false,
             object_id: None,
         };
+        self.delete_batch(Some(flow_pk), flow_id, &sel, max_rows, false)
+            .await
+    }
+
+    /// One transaction of segment deletion. With `check_writable`, a read-only flow is
+    /// Forbidden and an unknown flow NotFound.
+    async fn delete_batch(
+        &self,
+        flow_pk: Option<i64>,
+        flow_id: &FlowId,
+        sel: &SegmentSelection<'_>,
+        max_rows: u32,
+        check_writable: bool,
+    ) -> Result<PurgeProgress> {
         let flow_text = flow_id.to_string();
         let mut w = self.index.segment_writer().await?;
         let Some(flow) = w.flow(&flow_text).await? else {
+            if check_writable {
+                return Err(CoreError::NotFound(format!(
+                    "flow {flow_id} does not exist"
+                )));
+            }
             return Ok(PurgeProgress {
                 deleted: 0,
                 done: true,
             });
         };
-        if flow.pk != flow_pk {
+        if flow_pk.is_some_and(|pk| pk != flow.pk) {
             return Err(CoreError::Internal(format!(
-                "flow {flow_id} has pk {}, not {flow_pk}",
+                "flow {flow_id} has pk {}, not {flow_pk:?}",
                 flow.pk
             )));
         }
+        if check_writable && flow.read_only {
+            return Err(CoreError::Forbidden(format!("flow {flow_id} is read-only")));
+        }
         let max_rows = max_rows.max(1);
         let rows = w
-            .delete_segments(flow_pk, flow.max_segment_ns, &sel, max_rows)
+            .delete_segments(flow.pk, flow.max_segment_ns, sel, max_rows)
             .await?;
         let deleted = rows.len() as u64;
         if let (Some(first), Some(last)) = (rows.first(), rows.iter().map(|r| r.end_ns).max()) {
             w.release_objects(&released_refs(&rows), self.collect_after_grace())
                 .await?;
             let now = now_rfc3339();
-            w.touch_flow(flow_pk, 0, &now).await?;
+            w.touch_flow(flow.pk, 0, &now).await?;
             let payload = serde_json::json!({ "flow_id": flow_text, "timerange": span_text(first.start_ns, last) });
             w.insert_event(&NewEvent {
                 event_type: "flows/segments_deleted",
@@ -119,4 +330,451 @@ impl Store {
             done: deleted < u64::from(max_rows),
         })
     }
+
+    /// `DELETE /flows/{id}/segments`: deletes the segments lying entirely within
+    /// `timerange` (all when `None`), only those of `object_id` if given, in batches.
+    /// Returns how many were deleted.
+    pub async fn delete_segments(
+        &self,
+        flow_id: &FlowId,
+        timerange: Option<TimeRange>,
+        object_id: Option<&ObjectId>,
+    ) -> Result<u64> {
+        let range = timerange.unwrap_or(TimeRange::ETERNITY);
+        let Some((lo, hi)) = query_bounds(range) else {
+            // Nothing can lie in an empty range; still answer for an unknown or read-only flow.
+            let f = self.index.segment_flow(&flow_id.to_string()).await?;
+            return match f {
+                None => Err(CoreError::NotFound(format!(
+                    "flow {flow_id} does not exist"
+                ))),
+                Some(f) if f.read_only => {
+                    Err(CoreError::Forbidden(format!("flow {flow_id} is read-only")))
+                }
+                Some(_) => Ok(0),
+            };
+        };
+        let sel = SegmentSelection {
+            lo,
+            hi,
+            covered: true,
+            object_id: object_id.map(ObjectId::as_str),
+        };
+        let mut total = 0;
+        loop {
+            let p = self
+                .delete_batch(None, flow_id, &sel, DELETE_BATCH, true)
+                .await?;
+            total += p.deleted;
+            if p.done {
+                return Ok(total);
+            }
+        }
+    }
+
+    /// `POST /flows/{id}/segments`: registers `segments` in one transaction. Segments that
+    /// break a rule are left out and returned with their error; the others are registered.
+    /// A missing, read-only or container-less flow fails the whole request.
+    pub async fn register_segments(
+        &self,
+        flow_id: &FlowId,
+        segments: Vec<SegmentPost>,
+    ) -> Result<Vec<SegmentFailure>> {
+        let flow_text = flow_id.to_string();
+        let mut failures: Vec<(usize, CoreError)> = Vec::new();
+        let mut candidates = Vec::with_capacity(segments.len());
+        for (i, s) in segments.iter().enumerate() {
+            match precheck(i, s) {
+                Ok(c) => candidates.push(c),
+                Err(e) => failures.push((i, e)),
+            }
+        }
+
+        let mut w = self.index.segment_writer().await?;
+        let flow = w
+            .flow(&flow_text)
+            .await?
+            .ok_or_else(|| CoreError::NotFound(format!("flow {flow_id} does not exist")))?;
+        if flow.read_only {
+            return Err(CoreError::Forbidden(format!("flow {flow_id} is read-only")));
+        }
+        if flow.deleting {
+            return Err(CoreError::Forbidden(format!(
+                "flow {flow_id} is being deleted"
+            )));
+        }
+        if flow.container.is_none() {
+            return Err(bad(format!(
+                "flow {flow_id} has no container; set it before registering segments"
+            )));
+        }
+
+        // Existing segments around the posted ones, in one query (per segment only if
+        // the posted list is scattered over a crowded part of the timeline).
+        let mut taken: BTreeMap<i64, i64> = BTreeMap::new();
+        let mut per_segment = false;
+        if let (Some(lo), Some(hi)) = (
+            candidates.iter().map(|c| c.start).min(),
+            candidates.iter().map(|c| c.end).max(),
+        ) {
+            let cap =
+                u32::try_from(candidates.len().saturating_mul(4).max(1024)).unwrap_or(u32::MAX);
+            let rows = w
+                .overlapping(flow.pk, flow.max_segment_ns, lo, hi, cap)
+                .await?;
+            per_segment = rows.len() >= cap as usize;
+            taken.extend(rows);
+        }
+
+        // Objects (media and init) named by the candidates, in one query.
+        let mut ids: Vec<&str> = Vec::new();
+        for c in &candidates {
+            let s = &segments[c.index];
+            ids.push(s.object_id.as_str());
+            if let Some(init) = &s.init_object_id {
+                ids.push(init.as_str());
+            }
+        }
+        ids.sort_unstable();
+        ids.dedup();
+        let mut objects: HashMap<String, ObjectState> = HashMap::with_capacity(ids.len());
+        for row in w.objects(&ids).await? {
+            let timerange = row
+                .object_timerange
+                .as_deref()
+                .and_then(|t| t.parse::<TimeRange>().ok());
+            objects.insert(
+                row.id.clone(),
+                ObjectState {
+                    exists: true,
+                    allocated_for_flow: row.allocated_for_flow.clone(),
+                    registered: row.first_referenced_by_flow.is_some(),
+                    timerange,
+                    timerange_text: row.object_timerange.clone(),
+                    props: ObjectProps::parse(&row.doc),
+                    added: 0,
+                    first_here: false,
+                    external_new: false,
+                },
+            );
+        }
+
+        let mut accepted: Vec<NewSegment> = Vec::with_capacity(candidates.len());
+        let mut added_segments: Vec<Segment> = Vec::with_capacity(candidates.len());
+        let mut new_instances: Vec<NewInstance> = Vec::new();
+        let mut longest = 0i64;
+        for c in &candidates {
+            let s = &segments[c.index];
+            let overlap = if per_segment {
+                !w.overlapping(flow.pk, flow.max_segment_ns, c.start, c.end, 1)
+                    .await?
+                    .is_empty()
+                    || overlaps_taken(&taken, c.start, c.end)
+            } else {
+                overlaps_taken(&taken, c.start, c.end)
+            };
+            if overlap {
+                failures.push((
+                    c.index,
+                    bad(format!(
+                        "segment {} overlaps a segment of flow {flow_id}",
+                        s.timerange
+                    )),
+                ));
+                continue;
+            }
+            match self.check_objects(&flow_text, s, c, &mut objects) {
+                Ok(object_timerange) => {
+                    let (seg, doc) = segment_doc(s, &object_timerange)?;
+                    taken.insert(c.start, c.end);
+                    longest = longest.max(c.end.saturating_sub(c.start));
+                    new_instances.extend(uncontrolled_instances(s));
+                    accepted.push(NewSegment {
+                        start_ns: c.start,
+                        end_ns: c.end,
+                        object_id: s.object_id.to_string(),
+                        init_object_id: s.init_object_id.as_ref().map(ObjectId::to_string),
+                        doc,
+                    });
+                    added_segments.push(seg);
+                }
+                Err(e) => failures.push((c.index, e)),
+            }
+        }
+
+        if !accepted.is_empty() {
+            let external: Vec<String> = objects
+                .iter()
+                .filter(|(_, o)| o.external_new)
+                .map(|(id, _)| id.clone())
+                .collect();
+            let (ext_instances, other_instances): (Vec<NewInstance>, Vec<NewInstance>) =
+                new_instances
+                    .into_iter()
+                    .partition(|i| external.contains(&i.object_id));
+            w.create_external_objects(&external, now_ms(), &ext_instances)
+                .await?;
+            w.add_instances_if_new(&other_instances).await?;
+            w.insert_segments(flow.pk, &accepted).await?;
+            let refs: Vec<ObjectRefs> = objects
+                .iter()
+                .filter(|(_, o)| o.added > 0)
+                .map(|(id, o)| ObjectRefs {
+                    id: id.clone(),
+                    added: o.added,
+                    first_referenced_by_flow: o.first_here.then(|| flow_text.clone()),
+                    object_timerange: if o.first_here {
+                        o.timerange_text.clone()
+                    } else {
+                        None
+                    },
+                    doc: o.first_here.then(|| o.props.to_doc()),
+                })
+                .collect();
+            w.add_object_refs(&refs).await?;
+            let now = now_rfc3339();
+            w.touch_flow(flow.pk, longest, &now).await?;
+            let payload = serde_json::json!({ "flow_id": flow_text, "segments": added_segments });
+            w.insert_event(&NewEvent {
+                event_type: "flows/segments_added",
+                flow_id: Some(&flow_text),
+                source_id: Some(&flow.source_id),
+                timestamp: &now,
+                payload: &payload,
+            })
+            .await?;
+            w.commit().await?;
+        }
+
+        failures.sort_by_key(|(i, _)| *i);
+        Ok(failures
+            .into_iter()
+            .map(|(i, error)| SegmentFailure {
+                object_id: segments[i].object_id.clone(),
+                timerange: segments[i].timerange.clone(),
+                error,
+            })
+            .collect())
+    }
+
+    /// The object rules of one segment (media object and init object); on success the
+    /// in-memory object states take the new references and the object's timerange text
+    /// is returned.
+    fn check_objects(
+        &self,
+        flow_text: &str,
+        s: &SegmentPost,
+        c: &Candidate,
+        objects: &mut HashMap<String, ObjectState>,
+    ) -> Result<String> {
+        let oid = s.object_id.as_str();
+        let init = s.init_object_id.as_ref().map(ObjectId::as_str);
+
+        // The init object first (read only), so that a failure leaves no trace.
+        if let Some(init_id) = init {
+            let o = objects.get(init_id).filter(|o| o.exists).ok_or_else(|| {
+                bad(format!("init object {init_id} is not known; allocate it through /flows/{flow_text}/storage"))
+            })?;
+            if !o.registered
+                && o.allocated_for_flow
+                    .as_deref()
+                    .is_some_and(|f| f != flow_text)
+            {
+                return Err(bad(format!(
+                    "init object {init_id} was allocated for another flow"
+                )));
+            }
+            if o.props.role.as_deref() == Some("media") {
+                return Err(bad(format!(
+                    "object {init_id} is a media object, not an init object"
+                )));
+            }
+        }
+
+        let media = match objects.get(oid) {
+            Some(o) if o.exists => o.clone(),
+            _ if s.get_urls.as_ref().is_some_and(|u| !u.is_empty()) => ObjectState {
+                exists: true,
+                allocated_for_flow: None,
+                registered: false,
+                timerange: None,
+                timerange_text: None,
+                props: ObjectProps::default(),
+                added: 0,
+                first_here: false,
+                external_new: true,
+            },
+            _ => {
+                return Err(bad(format!(
+                    "object {oid} is not known; allocate it through /flows/{flow_text}/storage or give get_urls"
+                )))
+            }
+        };
+        if media.registered || media.first_here {
+            // Re-use: the object's own properties may not change.
+            if media.props.role.as_deref() == Some("init") {
+                return Err(bad(format!(
+                    "object {oid} is an init object, not a media object"
+                )));
+            }
+            if let (Some(given), Some(have)) = (&s.object_timerange, media.timerange) {
+                if !given.range().normalised_eq(have) {
+                    return Err(bad(format!(
+                        "object_timerange {given} differs from object {oid}'s timerange {have}"
+                    )));
+                }
+            }
+            // The segment, moved onto the object's timeline, must lie inside the object
+            // (when object_timerange is given, precheck tested it against that, equal to `have`).
+            if let (Some(have), None) = (media.timerange, &s.object_timerange) {
+                if !have.contains_range(c.object_timerange) {
+                    return Err(bad(format!(
+                        "segment {} minus ts_offset is not within object {oid}'s timerange {have}",
+                        s.timerange
+                    )));
+                }
+            }
+            if init.map(str::to_owned) != media.props.init_object_id {
+                return Err(bad(format!(
+                    "init_object_id differs from the one object {oid} was registered with"
+                )));
+            }
+        } else if media
+            .allocated_for_flow
+            .as_deref()
+            .is_some_and(|f| f != flow_text)
+        {
+            return Err(bad(format!("object {oid} was allocated for another flow")));
+        }
+
+        // Commit the references in memory.
+        let entry = objects.entry(oid.to_owned()).or_insert(media);
+        if !(entry.registered || entry.first_here) {
+            entry.first_here = true;
+            entry.timerange = Some(c.object_timerange);
+            entry.timerange_text = Some(c.object_timerange_text.clone());
+            entry.props = ObjectProps {
+                role: Some("media".into()),
+                key_frame_count: s.key_frame_count,
+                init_object_id: init.map(str::to_owned),
+            };
+        }
+        entry.added += 1;
+        let object_timerange = entry
+            .timerange_text
+            .clone()
+            .unwrap_or_else(|| c.object_timerange_text.clone());
+        if let Some(init_id) = init {
+            if let Some(o) = objects.get_mut(init_id) {
+                if !(o.registered || o.first_here) {
+                    o.first_here = true;
+                    o.props = ObjectProps {
+                        role: Some("init".into()),
+                        ..ObjectProps::default()
+                    };
+                }
+                o.added += 1;
+            }
+        }
+        Ok(object_timerange)
+    }
+
+    /// `GET /flows/{id}/segments`: one page in timeline order (or reversed). An unknown
+    /// flow has no segments.
+    pub async fn list_segments(
+        &self,
+        flow_id: &FlowId,
+        q: &SegmentQuery,
+    ) -> Result<SegmentListing> {
+        let limit = q
+            .limit
+            .unwrap_or(self.settings.default_page_limit)
+            .clamp(1, self.settings.max_page_limit);
+        let empty = |limit| SegmentListing {
+            segments: Vec::new(),
+            timerange: TimeRange::Never,
+            next_key: None,
+            limit,
+            reverse: q.reverse,
+        };
+        let position = q.page.as_deref().map(parse_key).transpose()?;
+        let Some(flow) = self.index.segment_flow(&flow_id.to_string()).await? else {
+            return Ok(empty(limit));
+        };
+        let Some((lo, hi)) = query_bounds(q.timerange.unwrap_or(TimeRange::ETERNITY)) else {
+            return Ok(empty(limit));
+        };
+        let page = SegmentPage {
+            selection: SegmentSelection {
+                lo,
+                hi,
+                covered: false,
+                object_id: q.object_id.as_ref().map(ObjectId::as_str),
+            },
+            position,
+            reverse: q.reverse,
+            limit,
+        };
+        let mut rows = self
+            .index
+            .segment_page(flow.pk, flow.max_segment_ns, &page)
+            .await?;
+        let next_key = if rows.len() > limit as usize {
+            rows.truncate(limit as usize);
+            rows.last().map(|r| {
+                if q.reverse {
+                    format!("s{}", r.start_ns)
+                } else {
+                    format!("s{}", r.start_ns.saturating_add(1))
+                }
+            })
+        } else {
+            None
+        };
+
+        let mut ids: Vec<&str> = Vec::with_capacity(rows.len() * 2);
+        for r in &rows {
+            ids.push(&r.object_id);
+            if let Some(i) = &r.init_object_id {
+                ids.push(i);
+            }
+        }
+        ids.sort_unstable();
+        ids.dedup();
+        let mut urls = UrlBuilder::new(self, &q.urls, flow.container.as_deref());
+        urls.load(&ids).await?;
+
+        let mut segments = Vec::with_capacity(rows.len());
+        for r in &rows {
+            let mut seg: Segment = serde_json::from_str(&r.doc).map_err(|e| {
+                CoreError::Internal(format!("stored segment of flow {flow_id} is damaged: {e}"))
+            })?;
+            if !q.include_object_timerange {
+                seg.object_timerange = None;
+            }
+            seg.get_urls = urls.get(&r.object_id);
+            if let Some(init) = &mut seg.init_object {
+                init.get_urls = urls.get(init.object_id.as_str());
+            }
+            segments.push(seg);
+        }
+        let first = rows.iter().map(|r| r.start_ns).min();
+        let last = rows.iter().map(|r| r.end_ns).max();
+        let timerange = match (first, last) {
+            (Some(a), Some(b)) => {
+                TimeRange::half_open(Timestamp::from_nanos(a), Timestamp::from_nanos(b))
+            }
+            _ => TimeRange::Never,
+        };
+        Ok(SegmentListing {
+            segments,
+            timerange,
+            next_key,
+            limit,
+            reverse: q.reverse,
+        })
+    }
 }
+
+/// Segments deleted per transaction by `DELETE /flows/{id}/segments`.
+const DELETE_BATCH: u32 = 1000;

@@ -1,6 +1,7 @@
 //! Background workers: deletion requests and garbage collection of media objects.
 
 pub mod deletion;
+pub mod gc;
 
 use std::sync::Arc;
 

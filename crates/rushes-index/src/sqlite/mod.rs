@@ -9,6 +9,7 @@ pub(crate) mod service;
 pub(crate) mod sources;
 pub(crate) mod webhooks;
 pub(crate) mod segments;
+pub(crate) mod objects;
 
 use std::path::Path;
 use std::str::FromStr;

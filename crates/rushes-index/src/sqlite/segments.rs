@@ -104,11 +104,8 @@ const FLOW_SQL: &str = "SELECT pk, id, source_id, read_only, deleting, max_segme
      json_extract(doc, '$.container') FROM flows WHERE id = ?";
 
 fn flow_row(r: &sqlx::sqlite::SqliteRow) -> Result<SegmentFlow> {
-    let container: Option<String> = match r.try_get::<Option<String>, _>(6) {
-        Ok(c) => c,
-        // A non-text container would be a damaged document; treat it as unset.
-        Err(_) => None,
-    };
+    // A non-text container would be a damaged document; treat it as unset.
+    let container: Option<String> = r.try_get::<Option<String>, _>(6).unwrap_or_default();
     Ok(SegmentFlow {
         pk: r.try_get(0)?,
         id: r.try_get(1)?,
@@ -345,7 +342,7 @@ impl SegmentWriter {
 
     /// Appends an outbox event in this transaction.
     pub async fn insert_event(&mut self, ev: &NewEvent<'_>) -> Result<()> {
-        insert_event(&mut *self.tx, ev).await
+        insert_event(&mut self.tx, ev).await
     }
 
     /// Commits every change made through this writer.

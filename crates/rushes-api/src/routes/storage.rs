@@ -1,0 +1,24 @@
+//! `/flows/{flow_id}/storage`: allocation of objects with signed upload URLs.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::post;
+use axum::Router;
+use rushes_model::{FlowId, FlowStorage, FlowStoragePost};
+
+use crate::error::ApiError;
+use crate::extract::{Json, PathParam};
+use crate::AppState;
+
+pub fn router() -> Router<AppState> {
+    Router::new().route("/flows/{flow_id}/storage", post(allocate))
+}
+
+async fn allocate(
+    State(state): State<AppState>,
+    PathParam(flow_id): PathParam<FlowId>,
+    Json(req): Json<FlowStoragePost>,
+) -> Result<(StatusCode, axum::Json<FlowStorage>), ApiError> {
+    let storage = state.store.allocate_storage(&flow_id, &req).await?;
+    Ok((StatusCode::CREATED, axum::Json(storage)))
+}

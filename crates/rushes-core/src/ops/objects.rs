@@ -1,0 +1,437 @@
+//! Media objects: `get_urls` of their instances (signed once per object per request),
+//! object information with the flows that reference it, and instance registration.
+
+use std::collections::HashMap;
+
+use rushes_index::{InstanceKey, InstanceRow, NewInstance, ObjectRow};
+use rushes_model::{
+    FlowId, GetUrl, Object, ObjectId, ObjectInitRef, ObjectInstancesPost, StorageBackendId,
+    StoreType, TimeRangeText,
+};
+
+use crate::{CoreError, Result, Store};
+
+/// Which `get_urls` a client wants (the spec's `accept_get_urls`, `accept_storage_ids`,
+/// `presigned`, `storage_backend_tag*` and `verbose_storage` query parameters).
+#[derive(Debug, Clone, Default)]
+pub struct UrlFilter {
+    /// Include storage metadata, not only `url`, `presigned` and `label`.
+    pub verbose: bool,
+    /// Only URLs with one of these labels; `Some(empty)` means none at all.
+    pub accept_labels: Option<Vec<String>>,
+    /// Only URLs on one of these backends (ignored when empty).
+    pub accept_storage_ids: Vec<StorageBackendId>,
+    /// Only presigned (`true`) or only not presigned (`false`) URLs.
+    pub presigned: Option<bool>,
+    /// `storage_backend_tag.{name}={value}`: the backend's tag must match.
+    pub backend_tags: Vec<(String, String)>,
+    /// `storage_backend_tag_exists.{name}={bool}`.
+    pub backend_tag_exists: Vec<(String, bool)>,
+}
+
+impl UrlFilter {
+    /// True when no URL can pass, so that none need be looked up or signed.
+    pub fn wants_none(&self) -> bool {
+        matches!(&self.accept_labels, Some(l) if l.is_empty())
+    }
+
+    fn accepts(
+        &self,
+        label: Option<&str>,
+        storage_id: Option<StorageBackendId>,
+        presigned: bool,
+    ) -> bool {
+        if let Some(labels) = &self.accept_labels {
+            match label {
+                Some(l) if labels.iter().any(|x| x == l) => {}
+                _ => return false,
+            }
+        }
+        if !self.accept_storage_ids.is_empty() {
+            match storage_id {
+                Some(s) if self.accept_storage_ids.contains(&s) => {}
+                _ => return false,
+            }
+        }
+        if self.presigned.is_some_and(|p| p != presigned) {
+            return false;
+        }
+        // The backends of this store carry no tags: a tag value never matches, a tag
+        // never exists. URLs on no backend (uncontrolled) fail every tag filter.
+        if !self.backend_tags.is_empty() {
+            return false;
+        }
+        if self.backend_tag_exists.iter().any(|(_, exists)| *exists) {
+            return false;
+        }
+        if !self.backend_tag_exists.is_empty() && storage_id.is_none() {
+            return false;
+        }
+        true
+    }
+}
+
+/// Builds `get_urls` for a set of objects, signing each controlled URL once.
+pub(crate) struct UrlBuilder<'a> {
+    store: &'a Store,
+    filter: &'a UrlFilter,
+    /// Content type for objects that have none recorded (the flow's container).
+    fallback_content_type: Option<&'a str>,
+    urls: HashMap<String, Vec<GetUrl>>,
+}
+
+impl<'a> UrlBuilder<'a> {
+    pub(crate) fn new(
+        store: &'a Store,
+        filter: &'a UrlFilter,
+        fallback_content_type: Option<&'a str>,
+    ) -> Self {
+        UrlBuilder {
+            store,
+            filter,
+            fallback_content_type,
+            urls: HashMap::new(),
+        }
+    }
+
+    /// Looks up the instances of `ids` (one query) and builds their URLs.
+    pub(crate) async fn load(&mut self, ids: &[&str]) -> Result<()> {
+        if self.filter.wants_none() || ids.is_empty() {
+            return Ok(());
+        }
+        let rows = self.store.index.instances(ids).await?;
+        for (inst, content_type) in rows {
+            if let Some(url) = self.url_of(&inst, content_type.as_deref())? {
+                self.urls
+                    .entry(inst.object_id.clone())
+                    .or_default()
+                    .push(url);
+            }
+        }
+        Ok(())
+    }
+
+    /// The URLs of `id` (empty if none passed the filter).
+    pub(crate) fn get(&self, id: &str) -> Option<Vec<GetUrl>> {
+        if self.filter.wants_none() {
+            return None;
+        }
+        Some(self.urls.get(id).cloned().unwrap_or_default())
+    }
+
+    fn url_of(&self, inst: &InstanceRow, content_type: Option<&str>) -> Result<Option<GetUrl>> {
+        let backend = self.store.media.storage_backend();
+        if inst.controlled {
+            let sid = inst
+                .storage_id
+                .as_deref()
+                .and_then(|s| StorageBackendId::parse(s).ok());
+            let ours = sid.is_some_and(|s| *s.as_uuid() == backend.id);
+            if !ours {
+                // An instance on a backend this node does not serve cannot be signed.
+                return Ok(None);
+            }
+            if !self.filter.accepts(Some(&backend.label), sid, true) {
+                return Ok(None);
+            }
+            let ct = content_type.or(self.fallback_content_type);
+            let url = self
+                .store
+                .media
+                .get_url(&inst.object_id, ct, self.store.settings.url_ttl)
+                .map_err(|e| {
+                    CoreError::Internal(format!(
+                        "cannot sign a URL for object {}: {e}",
+                        inst.object_id
+                    ))
+                })?;
+            let mut g = GetUrl::new(url.to_string());
+            g.presigned = Some(true);
+            g.label = Some(backend.label.clone());
+            if self.filter.verbose {
+                g.controlled = Some(true);
+                g.storage_id = sid;
+                g.store_type = Some(StoreType::HttpObjectStore);
+                g.provider = Some(backend.provider.clone());
+                g.store_product = Some(backend.store_product.clone());
+                g.region = backend.region.clone();
+                g.availability_zone = backend.availability_zone.clone();
+            }
+            Ok(Some(g))
+        } else {
+            let Some(url) = &inst.url else {
+                return Ok(None);
+            };
+            if !self.filter.accepts(inst.label.as_deref(), None, false) {
+                return Ok(None);
+            }
+            let mut g = GetUrl::new(url.clone());
+            g.label = inst.label.clone();
+            if self.filter.verbose {
+                g.controlled = Some(false);
+            }
+            Ok(Some(g))
+        }
+    }
+}
+
+/// What `GET /objects/{id}` returns: the object and the paging position of its flow list.
+#[derive(Debug, Clone)]
+pub struct ObjectPage {
+    pub object: Object,
+    /// Key of the next page of `referenced_by_flows`, if any.
+    pub next_key: Option<String>,
+    pub limit: u32,
+}
+
+/// Parameters of `GET /objects/{id}`.
+#[derive(Debug, Clone, Default)]
+pub struct ObjectQuery {
+    pub urls: UrlFilter,
+    /// `flow_tag.{name}={value}` filters on `referenced_by_flows`.
+    pub flow_tags: Vec<(String, String)>,
+    /// `flow_tag_exists.{name}={bool}` filters on `referenced_by_flows`.
+    pub flow_tag_exists: Vec<(String, bool)>,
+    pub page: Option<String>,
+    pub limit: Option<u32>,
+}
+
+/// Object-level properties fixed at first registration, kept in the object row's doc.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct ObjectProps {
+    /// `media` or `init`.
+    pub role: Option<String>,
+    pub key_frame_count: Option<u64>,
+    pub init_object_id: Option<String>,
+}
+
+impl ObjectProps {
+    pub(crate) fn parse(doc: &str) -> ObjectProps {
+        let v: serde_json::Value = serde_json::from_str(doc).unwrap_or_default();
+        ObjectProps {
+            role: v.get("role").and_then(|r| r.as_str()).map(str::to_owned),
+            key_frame_count: v.get("key_frame_count").and_then(|r| r.as_u64()),
+            init_object_id: v
+                .get("init_object_id")
+                .and_then(|r| r.as_str())
+                .map(str::to_owned),
+        }
+    }
+
+    pub(crate) fn to_doc(&self) -> String {
+        let mut m = serde_json::Map::new();
+        if let Some(r) = &self.role {
+            m.insert("role".into(), r.clone().into());
+        }
+        if let Some(k) = self.key_frame_count {
+            m.insert("key_frame_count".into(), k.into());
+        }
+        if let Some(i) = &self.init_object_id {
+            m.insert("init_object_id".into(), i.clone().into());
+        }
+        serde_json::Value::Object(m).to_string()
+    }
+}
+
+fn flow_tags_match(doc: &str, q: &ObjectQuery) -> bool {
+    if q.flow_tags.is_empty() && q.flow_tag_exists.is_empty() {
+        return true;
+    }
+    let v: serde_json::Value = serde_json::from_str(doc).unwrap_or_default();
+    let tags = v.get("tags");
+    let tag = |name: &str| tags.and_then(|t| t.get(name));
+    let value_matches = |t: &serde_json::Value, want: &str| match t {
+        serde_json::Value::String(s) => s == want,
+        serde_json::Value::Array(a) => a.iter().any(|x| x.as_str() == Some(want)),
+        _ => false,
+    };
+    q.flow_tags
+        .iter()
+        .all(|(n, want)| tag(n).is_some_and(|t| value_matches(t, want)))
+        && q.flow_tag_exists
+            .iter()
+            .all(|(n, exists)| tag(n).is_some() == *exists)
+}
+
+/// An object is visible once a segment has registered it (the spec's 404 for ids that
+/// were allocated but never registered).
+fn visible(row: &ObjectRow) -> bool {
+    row.first_referenced_by_flow.is_some()
+}
+
+fn not_found(id: &ObjectId) -> CoreError {
+    CoreError::NotFound(format!("object {id} does not exist"))
+}
+
+impl Store {
+    /// `GET /objects/{id}`: the object, the flows referencing it (paged by flow), its
+    /// `get_urls` and those of its init object.
+    pub async fn get_object(&self, id: &ObjectId, q: &ObjectQuery) -> Result<ObjectPage> {
+        let row = self
+            .index
+            .object(id.as_str())
+            .await?
+            .filter(visible)
+            .ok_or_else(|| not_found(id))?;
+        let limit = q
+            .limit
+            .unwrap_or(self.settings.max_page_limit)
+            .clamp(1, self.settings.max_page_limit);
+        let after = match &q.page {
+            None => 0,
+            Some(p) => p
+                .parse::<i64>()
+                .map_err(|_| CoreError::BadRequest(format!("invalid page key {p:?}")))?,
+        };
+        let mut flows = self.index.object_flows(id.as_str(), after, limit).await?;
+        let next_key = if flows.len() > limit as usize {
+            flows.truncate(limit as usize);
+            flows.last().map(|(pk, _, _)| pk.to_string())
+        } else {
+            None
+        };
+        let referenced_by_flows = flows
+            .iter()
+            .filter(|(_, _, doc)| flow_tags_match(doc, q))
+            .filter_map(|(_, fid, _)| FlowId::parse(fid).ok())
+            .collect();
+        let props = ObjectProps::parse(&row.doc);
+        let mut ids = vec![row.id.as_str()];
+        if let Some(init) = &props.init_object_id {
+            ids.push(init.as_str());
+        }
+        let mut urls = UrlBuilder::new(self, &q.urls, None);
+        urls.load(&ids).await?;
+        let init_object = match &props.init_object_id {
+            Some(init) => Some(ObjectInitRef {
+                id: ObjectId::parse(init).map_err(|e| CoreError::Internal(e.to_string()))?,
+                get_urls: urls.get(init),
+            }),
+            None => None,
+        };
+        let timerange = match &row.object_timerange {
+            Some(t) => {
+                Some(TimeRangeText::parse(t).map_err(|e| CoreError::Internal(e.to_string()))?)
+            }
+            None => None,
+        };
+        let object = Object {
+            id: id.clone(),
+            referenced_by_flows,
+            first_referenced_by_flow: row
+                .first_referenced_by_flow
+                .as_deref()
+                .and_then(|f| FlowId::parse(f).ok()),
+            timerange,
+            key_frame_count: props.key_frame_count,
+            get_urls: urls.get(&row.id),
+            init_object,
+        };
+        Ok(ObjectPage {
+            object,
+            next_key,
+            limit,
+        })
+    }
+
+    /// `POST /objects/{id}/instances`.
+    pub async fn add_object_instance(
+        &self,
+        id: &ObjectId,
+        body: &ObjectInstancesPost,
+    ) -> Result<()> {
+        self.index
+            .object(id.as_str())
+            .await?
+            .filter(visible)
+            .ok_or_else(|| not_found(id))?;
+        match body {
+            ObjectInstancesPost::Controlled { storage_id, .. } => {
+                if *storage_id.as_uuid() != self.media.backend_id() {
+                    return Err(CoreError::BadRequest(format!(
+                        "storage backend {storage_id} is not known to this store"
+                    )));
+                }
+                let has = self
+                    .index
+                    .instances(&[id.as_str()])
+                    .await?
+                    .iter()
+                    .any(|(i, _)| i.storage_id.as_deref() == Some(&storage_id.to_string()));
+                if has {
+                    return Err(CoreError::BadRequest(format!(
+                        "object {id} already has an instance on storage backend {storage_id}"
+                    )));
+                }
+                // Copying from an uncontrolled URL would need this store to fetch it.
+                Err(CoreError::BadRequest(format!(
+                    "object {id} has no controlled instance to copy from; copying from uncontrolled URLs is not supported"
+                )))
+            }
+            ObjectInstancesPost::Uncontrolled { url, label, .. } => {
+                if url.is_empty() {
+                    return Err(CoreError::BadRequest("url must not be empty".into()));
+                }
+                let inst = NewInstance {
+                    object_id: id.to_string(),
+                    storage_id: None,
+                    url: Some(url.clone()),
+                    label: Some(label.clone()),
+                    controlled: false,
+                    doc: "{}".into(),
+                };
+                self.index
+                    .add_instance(&inst)
+                    .await
+                    .map_err(|e| match CoreError::from(e) {
+                        CoreError::Conflict(m) => CoreError::BadRequest(m),
+                        e => e,
+                    })
+            }
+        }
+    }
+
+    /// `DELETE /objects/{id}/instances?storage_id=|label=`: removes the instance from the
+    /// object's `get_urls`, then deletes its bytes if it was controlled. The last instance
+    /// of an object cannot be deleted (Forbidden).
+    pub async fn delete_object_instance(
+        &self,
+        id: &ObjectId,
+        storage_id: Option<&StorageBackendId>,
+        label: Option<&str>,
+    ) -> Result<()> {
+        self.index
+            .object(id.as_str())
+            .await?
+            .filter(visible)
+            .ok_or_else(|| not_found(id))?;
+        let sid = storage_id.map(|s| s.to_string());
+        let key = match (&sid, label) {
+            (Some(s), _) => InstanceKey::StorageId(s),
+            (None, Some(l)) => InstanceKey::Label(l),
+            (None, None) => return Err(CoreError::BadRequest("give storage_id or label".into())),
+        };
+        let deleted = match self.index.delete_instance(id.as_str(), key).await {
+            Ok(d) => d,
+            Err(e) => {
+                return Err(match CoreError::from(e) {
+                    CoreError::Conflict(m) => {
+                        CoreError::Forbidden(format!("cannot delete the last instance: {m}"))
+                    }
+                    e => e,
+                })
+            }
+        };
+        let Some(inst) = deleted else {
+            return Err(CoreError::NotFound(format!(
+                "object {id} has no such instance"
+            )));
+        };
+        if inst.controlled {
+            if let Err(e) = self.media.delete(&inst.object_id).await {
+                tracing::warn!(object = %inst.object_id, error = %e, "cannot delete the bytes of a removed instance");
+            }
+        }
+        Ok(())
+    }
+}
