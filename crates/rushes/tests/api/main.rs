@@ -5,3 +5,8 @@
 mod harness;
 mod schema;
 mod smoke;
+mod gc;
+mod objects;
+mod roundtrip;
+mod segments;
+mod storage;
