@@ -69,6 +69,7 @@ pub struct Page<T> {
 }
 
 /// How a listing is ordered: SQL expressions of the two sort values and the pk column.
+/// A constant integer in ORDER BY names a result column, so "no value" is `(pk * 0)`.
 pub(crate) struct Order {
     pub k1: &'static str,
     pub k2: &'static str,

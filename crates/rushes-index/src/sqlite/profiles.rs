@@ -42,7 +42,7 @@ impl Index {
         limit: u32,
     ) -> Result<Page<String>> {
         let order = Order {
-            k1: "0",
+            k1: "(p.pk * 0)",
             k2: "''",
             pk: "p.pk",
             desc: false,

@@ -83,7 +83,7 @@ impl Index {
         limit: u32,
     ) -> Result<Page<WebhookRow>> {
         let order = Order {
-            k1: "0",
+            k1: "(w.pk * 0)",
             k2: "w.url",
             pk: "w.pk",
             desc: reverse,

@@ -5,8 +5,14 @@
 mod harness;
 mod schema;
 mod smoke;
+mod flows;
+mod profiles;
+mod service;
+mod sources;
+mod webhooks;
 mod gc;
 mod objects;
 mod roundtrip;
 mod segments;
 mod storage;
+mod deletion;
