@@ -2,17 +2,17 @@
 //! Shared support lives in `harness` (the server) and `schema` (spec validation).
 #![allow(clippy::unwrap_used)]
 
-mod harness;
-mod schema;
-mod smoke;
-mod flows;
-mod profiles;
-mod service;
-mod sources;
-mod webhooks;
-mod gc;
-mod objects;
-mod roundtrip;
-mod segments;
-mod storage;
 mod deletion;
+mod flows;
+mod gc;
+mod harness;
+mod objects;
+mod profiles;
+mod roundtrip;
+mod schema;
+mod segments;
+mod service;
+mod smoke;
+mod sources;
+mod storage;
+mod webhooks;
