@@ -508,13 +508,10 @@ impl Store {
                 .filter(|(_, o)| o.external_new)
                 .map(|(id, _)| id.clone())
                 .collect();
-            let (ext_instances, other_instances): (Vec<NewInstance>, Vec<NewInstance>) =
-                new_instances
-                    .into_iter()
-                    .partition(|i| external.contains(&i.object_id));
-            w.create_external_objects(&external, now_ms(), &ext_instances)
-                .await?;
-            w.add_instances_if_new(&other_instances).await?;
+            // Instances may repeat within a request (several segments of one object): the
+            // index ignores ones already recorded.
+            w.create_external_objects(&external, now_ms(), &[]).await?;
+            w.add_instances_if_new(&new_instances).await?;
             w.insert_segments(flow.pk, &accepted).await?;
             let refs: Vec<ObjectRefs> = objects
                 .iter()

@@ -536,3 +536,41 @@ async fn delete_removes_covered_segments_or_those_of_an_object() {
     schema::assert_valid("object.json", &obj);
     assert_eq!(obj["referenced_by_flows"], json!([]));
 }
+
+#[tokio::test]
+async fn objects_held_elsewhere_are_registered_with_their_urls() {
+    let server = TestServer::start().await;
+    let flow = new_flow(&server).await;
+    let ext = "external-object-1";
+    let urls = json!([{"url": "https://archive.example.com/o/1", "label": "archive"}]);
+    let body = json!([
+        {"object_id": ext, "timerange": "[0:0_1:0)", "object_timerange": "[0:0_2:0)", "get_urls": urls},
+        {"object_id": ext, "timerange": "[1:0_2:0)", "object_timerange": "[0:0_2:0)", "get_urls": urls},
+    ]);
+    for item in body.as_array().unwrap() {
+        schema::assert_valid("flow-segment-post.json", item);
+    }
+    register(&server, &flow, &body).await;
+    let (listed, _) = list(
+        &server,
+        &format!("/flows/{flow}/segments?verbose_storage=true"),
+    )
+    .await;
+    for s in listed.as_array().unwrap() {
+        assert_eq!(
+            s["get_urls"],
+            json!([{"url": "https://archive.example.com/o/1", "label": "archive", "controlled": false}])
+        );
+    }
+    let o = server.get_json(&format!("/objects/{ext}")).await;
+    schema::assert_valid("object.json", &o);
+    assert_eq!(o["timerange"], "[0:0_2:0)");
+    // An unknown object without URLs is refused.
+    let resp = post_segments(
+        &server,
+        &flow,
+        &json!({"object_id": "external-object-2", "timerange": "[3:0_4:0)"}),
+    )
+    .await;
+    assert_error(resp, StatusCode::BAD_REQUEST).await;
+}
