@@ -14,7 +14,11 @@ pub struct ApiError {
 
 impl ApiError {
     pub fn new(status: StatusCode, kind: &'static str, summary: impl Into<String>) -> ApiError {
-        ApiError { status, kind, summary: summary.into() }
+        ApiError {
+            status,
+            kind,
+            summary: summary.into(),
+        }
     }
 
     pub fn bad_request(summary: impl Into<String>) -> ApiError {
@@ -35,11 +39,19 @@ impl From<CoreError> for ApiError {
             CoreError::Conflict(m) => ApiError::new(StatusCode::CONFLICT, "Conflict", m),
             CoreError::Unavailable(m) => {
                 tracing::warn!(error = %m, "backing engine unavailable");
-                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "ServiceUnavailable", "the store is temporarily unavailable; retry shortly")
+                ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "ServiceUnavailable",
+                    "the store is temporarily unavailable; retry shortly",
+                )
             }
             CoreError::Internal(m) => {
                 tracing::error!(error = %m, "internal error");
-                ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "InternalError", "internal error; see the server log")
+                ApiError::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "InternalError",
+                    "internal error; see the server log",
+                )
             }
         }
     }
@@ -54,7 +66,8 @@ impl IntoResponse for ApiError {
         });
         let mut resp = (self.status, axum::Json(body)).into_response();
         if self.status == StatusCode::SERVICE_UNAVAILABLE {
-            resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            resp.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
         }
         resp
     }

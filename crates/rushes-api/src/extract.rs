@@ -40,13 +40,24 @@ fn json_rejection(r: JsonRejection) -> ApiError {
             "UnsupportedMediaType",
             "expected a request body with Content-Type: application/json",
         ),
-        JsonRejection::JsonSyntaxError(e) => ApiError::bad_request(format!("malformed JSON body: {}", source_text(&e))),
-        JsonRejection::JsonDataError(e) => ApiError::bad_request(format!("invalid request body: {}", source_text(&e))),
+        JsonRejection::JsonSyntaxError(e) => {
+            ApiError::bad_request(format!("malformed JSON body: {}", source_text(&e)))
+        }
+        JsonRejection::JsonDataError(e) => {
+            ApiError::bad_request(format!("invalid request body: {}", source_text(&e)))
+        }
         JsonRejection::BytesRejection(e) => {
             if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "PayloadTooLarge", "request body is larger than the configured limit")
+                ApiError::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "PayloadTooLarge",
+                    "request body is larger than the configured limit",
+                )
             } else {
-                ApiError::bad_request(format!("could not read the request body: {}", e.body_text()))
+                ApiError::bad_request(format!(
+                    "could not read the request body: {}",
+                    e.body_text()
+                ))
             }
         }
         other => ApiError::bad_request(other.body_text()),
@@ -76,10 +87,13 @@ where
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        let axum::extract::Path(raw) = axum::extract::Path::<String>::from_request_parts(parts, state)
-            .await
-            .map_err(|e| ApiError::bad_request(e.body_text()))?;
-        raw.parse::<T>().map(PathParam).map_err(|e| ApiError::bad_request(format!("invalid path parameter {raw:?}: {e}")))
+        let axum::extract::Path(raw) =
+            axum::extract::Path::<String>::from_request_parts(parts, state)
+                .await
+                .map_err(|e| ApiError::bad_request(e.body_text()))?;
+        raw.parse::<T>()
+            .map(PathParam)
+            .map_err(|e| ApiError::bad_request(format!("invalid path parameter {raw:?}: {e}")))
     }
 }
 
@@ -89,7 +103,8 @@ where
     T: FromStr,
     T::Err: Display,
 {
-    raw.parse::<T>().map_err(|e| ApiError::bad_request(format!("invalid {name} {raw:?}: {e}")))
+    raw.parse::<T>()
+        .map_err(|e| ApiError::bad_request(format!("invalid {name} {raw:?}: {e}")))
 }
 
 /// The query string as ordered (name, value) pairs, percent-decoded. The spec's query
@@ -102,14 +117,22 @@ impl<S: Send + Sync> FromRequestParts<S> for QueryParams {
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
         let q = parts.uri.query().unwrap_or("");
-        Ok(QueryParams(url::form_urlencoded::parse(q.as_bytes()).into_owned().collect()))
+        Ok(QueryParams(
+            url::form_urlencoded::parse(q.as_bytes())
+                .into_owned()
+                .collect(),
+        ))
     }
 }
 
 impl QueryParams {
     /// The value of `name`; the last one if repeated.
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.0.iter().rev().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+        self.0
+            .iter()
+            .rev()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
     }
 
     /// `name` parsed with `T::from_str`, or a 400 naming the parameter.
@@ -119,7 +142,11 @@ impl QueryParams {
         T::Err: Display,
     {
         self.get(name)
-            .map(|v| v.parse::<T>().map_err(|e| ApiError::bad_request(format!("invalid query parameter {name}={v:?}: {e}"))))
+            .map(|v| {
+                v.parse::<T>().map_err(|e| {
+                    ApiError::bad_request(format!("invalid query parameter {name}={v:?}: {e}"))
+                })
+            })
             .transpose()
     }
 
@@ -129,18 +156,31 @@ impl QueryParams {
             .map(|v| match v {
                 "true" => Ok(true),
                 "false" => Ok(false),
-                _ => Err(ApiError::bad_request(format!("invalid query parameter {name}={v:?}: expected true or false"))),
+                _ => Err(ApiError::bad_request(format!(
+                    "invalid query parameter {name}={v:?}: expected true or false"
+                ))),
             })
             .transpose()
     }
 
     /// Every `{prefix}{name}=value` pair, e.g. `tag.genre=news` for prefix `tag.`.
-    pub fn with_prefix<'a>(&'a self, prefix: &'a str) -> impl Iterator<Item = (&'a str, &'a str)> + 'a {
-        self.0.iter().filter_map(move |(k, v)| k.strip_prefix(prefix).map(|n| (n, v.as_str())))
+    pub fn with_prefix<'a>(
+        &'a self,
+        prefix: &'a str,
+    ) -> impl Iterator<Item = (&'a str, &'a str)> + 'a {
+        self.0
+            .iter()
+            .filter_map(move |(k, v)| k.strip_prefix(prefix).map(|n| (n, v.as_str())))
     }
 
     /// A comma-separated list parameter: `None` when absent, `Some(vec![])` when empty.
     pub fn list(&self, name: &str) -> Option<Vec<String>> {
-        self.get(name).map(|v| if v.is_empty() { Vec::new() } else { v.split(',').map(str::to_owned).collect() })
+        self.get(name).map(|v| {
+            if v.is_empty() {
+                Vec::new()
+            } else {
+                v.split(',').map(str::to_owned).collect()
+            }
+        })
     }
 }

@@ -34,7 +34,10 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Limits {
-        Limits { max_json_body: 16 * 1024 * 1024, max_uri_len: 16 * 1024 }
+        Limits {
+            max_json_body: 16 * 1024 * 1024,
+            max_uri_len: 16 * 1024,
+        }
     }
 }
 

@@ -25,16 +25,27 @@ pub struct PageRequest {
 
 impl PageRequest {
     /// Reads `limit` (a positive integer) and `page` from the query.
-    pub fn from_query(q: &QueryParams, default_limit: u32, max_limit: u32) -> Result<PageRequest, ApiError> {
+    pub fn from_query(
+        q: &QueryParams,
+        default_limit: u32,
+        max_limit: u32,
+    ) -> Result<PageRequest, ApiError> {
         let limit = match q.get("limit") {
             None => default_limit,
             Some(v) => match v.parse::<u64>() {
                 Ok(n) if n >= 1 => u32::try_from(n.min(u64::from(max_limit))).unwrap_or(max_limit),
-                _ => return Err(ApiError::bad_request(format!("invalid query parameter limit={v:?}: expected a positive integer"))),
+                _ => {
+                    return Err(ApiError::bad_request(format!(
+                        "invalid query parameter limit={v:?}: expected a positive integer"
+                    )))
+                }
             },
         };
         let page = q.get("page").map(str::to_owned);
-        Ok(PageRequest { limit: limit.min(max_limit), page })
+        Ok(PageRequest {
+            limit: limit.min(max_limit),
+            page,
+        })
     }
 }
 

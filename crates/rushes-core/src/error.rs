@@ -30,7 +30,9 @@ impl From<IndexError> for CoreError {
         match e {
             IndexError::NotFound(m) => CoreError::NotFound(m),
             IndexError::Conflict(m) => CoreError::Conflict(m),
-            e if e.is_unavailable() => CoreError::Unavailable(format!("metadata index unavailable: {e}")),
+            e if e.is_unavailable() => {
+                CoreError::Unavailable(format!("metadata index unavailable: {e}"))
+            }
             e => CoreError::Internal(e.to_string()),
         }
     }

@@ -41,7 +41,11 @@ pub struct Store {
 impl Store {
     /// A store over an opened index and media store.
     pub fn new(index: Index, media: Arc<MediaStore>, settings: StoreSettings) -> Store {
-        Store { index, media, settings }
+        Store {
+            index,
+            media,
+            settings,
+        }
     }
 
     /// The media store, for the media endpoint that serves signed URLs.

@@ -19,11 +19,15 @@ pub use sqlite::deletion::{DeletionRow, DeletionSort, NewDeletion};
 pub use sqlite::events::NewEvent;
 pub use sqlite::flows::{FlowFilter, FlowRow, FlowWrite, SourceIfNew, SourceIfOrphan, TimeFilter};
 pub use sqlite::listing::{Page, PageKey, TagFilter};
+pub use sqlite::objects::{
+    InstanceKey, InstanceRow, NewInstance, NewObject, ObjectRefs, ObjectRow,
+};
 pub use sqlite::profiles::ProfileFilter;
+pub use sqlite::segments::{
+    NewSegment, SegmentFlow, SegmentPage, SegmentRow, SegmentSelection, SegmentWriter,
+};
 pub use sqlite::sources::{ListSpec, NewSource, SortBy, SourceFilter, SourceRow};
 pub use sqlite::webhooks::WebhookRow;
-pub use sqlite::objects::{InstanceKey, InstanceRow, NewInstance, NewObject, ObjectRefs, ObjectRow};
-pub use sqlite::segments::{NewSegment, SegmentFlow, SegmentPage, SegmentRow, SegmentSelection, SegmentWriter};
 pub use sqlite::Index;
 
 /// Result type of index operations.

@@ -12,15 +12,21 @@ use rushes_objects::MediaStore;
 use crate::cli::ServeArgs;
 
 pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
-    std::fs::create_dir_all(&args.data_dir)
-        .with_context(|| format!("cannot create the data directory {}", args.data_dir.display()))?;
+    std::fs::create_dir_all(&args.data_dir).with_context(|| {
+        format!(
+            "cannot create the data directory {}",
+            args.data_dir.display()
+        )
+    })?;
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;
     let local = listener.local_addr()?;
     let public_url = match args.public_url {
         Some(u) => u,
-        None => url::Url::parse(&format!("http://{local}")).context("cannot form the public URL")?,
+        None => {
+            url::Url::parse(&format!("http://{local}")).context("cannot form the public URL")?
+        }
     };
 
     let index = Index::open_sqlite(&args.data_dir.join("rushes.db"))
@@ -42,7 +48,10 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let state = AppState {
         store: store.clone(),
         public_url: public_url.clone(),
-        limits: Limits { max_json_body: args.max_body, ..Limits::default() },
+        limits: Limits {
+            max_json_body: args.max_body,
+            ..Limits::default()
+        },
     };
     let app = rushes_api::router(state, rushes_api::media::router(store.media().clone()));
 
@@ -52,7 +61,10 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     tracing::info!(data_dir = %args.data_dir.display(), %public_url, "store ready");
     println!("rushes listening on http://{local}");
 
-    axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await.context("server error")?;
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .context("server error")?;
     let _ = stop_workers.send(true);
     for w in workers {
         let _ = w.await;

@@ -48,7 +48,11 @@ async fn not_found(req: Request) -> ApiError {
 }
 
 async fn method_not_allowed(req: Request) -> ApiError {
-    ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "MethodNotAllowed", format!("{} is not allowed on {}", req.method(), req.uri().path()))
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "MethodNotAllowed",
+        format!("{} is not allowed on {}", req.method(), req.uri().path()),
+    )
 }
 
 async fn uri_limit(State(state): State<AppState>, req: Request, next: Next) -> Response {
@@ -57,7 +61,10 @@ async fn uri_limit(State(state): State<AppState>, req: Request, next: Next) -> R
         return ApiError::new(
             StatusCode::URI_TOO_LONG,
             "URITooLong",
-            format!("request URI of {len} bytes is longer than the limit of {}", state.limits.max_uri_len),
+            format!(
+                "request URI of {len} bytes is longer than the limit of {}",
+                state.limits.max_uri_len
+            ),
         )
         .into_response();
     }

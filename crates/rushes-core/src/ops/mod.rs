@@ -1,11 +1,11 @@
 //! Store operations, one module per resource.
-pub mod segments;
+pub mod deletion;
 pub mod flows;
 pub mod listing;
+pub mod objects;
+pub mod profiles;
+pub mod segments;
 pub mod service;
 pub mod sources;
-pub mod objects;
-pub mod deletion;
-pub mod profiles;
-pub mod webhooks;
 pub mod storage;
+pub mod webhooks;

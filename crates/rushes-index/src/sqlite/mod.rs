@@ -1,21 +1,23 @@
 //! The SQLite engine: connection set-up and one module of queries per role.
 
-pub(crate) mod events;
 pub(crate) mod deletion;
+pub(crate) mod events;
 pub(crate) mod flows;
 pub(crate) mod listing;
+pub(crate) mod objects;
 pub(crate) mod profiles;
+pub(crate) mod segments;
 pub(crate) mod service;
 pub(crate) mod sources;
 pub(crate) mod webhooks;
-pub(crate) mod segments;
-pub(crate) mod objects;
 
 use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
 
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
 
 use crate::Result;
 
