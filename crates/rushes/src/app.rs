@@ -58,11 +58,14 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     if local.ip().is_loopback() {
         tracing::warn!("serving without authentication on loopback address {local}");
     }
+    // Install the signal handlers before announcing the address, so that a signal sent
+    // as soon as the address is known stops the server cleanly.
+    let shutdown = shutdown_signal()?;
     tracing::info!(data_dir = %args.data_dir.display(), %public_url, "store ready");
     println!("rushes listening on http://{local}");
 
     axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown_signal())
+        .with_graceful_shutdown(shutdown)
         .await
         .context("server error")?;
     let _ = stop_workers.send(true);
@@ -74,20 +77,16 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
+/// A future that resolves on SIGINT or SIGTERM; the handlers are installed when this is
+/// called, not when the future is first polled.
+fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate()).context("cannot handle SIGTERM")?;
+    let mut int = signal(SignalKind::interrupt()).context("cannot handle SIGINT")?;
+    Ok(async move {
+        tokio::select! {
+            _ = term.recv() => {},
+            _ = int.recv() => {},
         }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+    })
 }
