@@ -344,14 +344,27 @@ impl TimeRange {
     }
 
     /// Both bounds moved by `by` (negative moves earlier); `OutOfRange` rather than a wrap.
-    /// `Never` stays `Never`.
+    /// `Never` (and every empty range) becomes `Never`.
+    ///
+    /// `OutOfRange` also when a written bound still fits but every timestamp held would
+    /// move past the limits: `(9223372036:854775806_` holds only [`Timestamp::MAX`], so
+    /// shifting it one nanosecond later would give `(9223372036:854775807_`, which holds
+    /// nothing. A shift never turns a range that holds timestamps into an empty one.
     pub fn shift(self, by: Timestamp) -> Result<TimeRange, TimeError> {
         match self.normalised() {
             TimeRange::Never => Ok(TimeRange::Never),
-            TimeRange::Range { start, end } => Ok(TimeRange::Range {
-                start: start.checked_shift(by)?,
-                end: end.checked_shift(by)?,
-            }),
+            TimeRange::Range { start, end } => {
+                let shifted = TimeRange::Range {
+                    start: start.checked_shift(by)?,
+                    end: end.checked_shift(by)?,
+                };
+                // Both ends bounded: a translation keeps start before end. With an open
+                // end, the held timestamps can leave the representable range entirely.
+                if shifted.is_empty() {
+                    return Err(TimeError::OutOfRange);
+                }
+                Ok(shifted)
+            }
         }
     }
 
@@ -641,6 +654,24 @@ mod tests {
         assert_eq!(
             TimeRange::ETERNITY.shift(Timestamp::MAX),
             Ok(TimeRange::ETERNITY)
+        );
+        // Open-ended ranges holding only a limit: the written bound still fits after the
+        // shift, but the one timestamp held would not, so the result would be empty.
+        assert_eq!(
+            tr("(9223372036:854775806_").shift(Timestamp::NANOSECOND),
+            Err(TimeError::OutOfRange)
+        );
+        assert_eq!(
+            tr("_-9223372036:854775807)").shift(Timestamp::from_nanos(-1)),
+            Err(TimeError::OutOfRange)
+        );
+        assert_eq!(
+            tr("(9223372036:854775805_").shift(Timestamp::NANOSECOND),
+            Ok(tr("(9223372036:854775806_"))
+        );
+        assert_eq!(
+            tr("[0:0_").shift(Timestamp::MAX),
+            Ok(tr("[9223372036:854775807_"))
         );
         assert_eq!(
             TimeRange::half_open(Timestamp::MIN, Timestamp::ZERO).duration(),
