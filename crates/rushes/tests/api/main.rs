@@ -2,6 +2,8 @@
 //! Shared support lives in `harness` (the server) and `schema` (spec validation).
 #![allow(clippy::unwrap_used)]
 
+mod bad_input;
+mod coverage;
 mod deletion;
 mod flows;
 mod gc;
