@@ -33,6 +33,34 @@ where
     }
 }
 
+/// A JSON body that may be absent: an empty body (whatever its content type) is `None`,
+/// anything else is parsed as [`Json`] would.
+#[derive(Debug, Clone)]
+pub struct OptionalJson<T>(pub Option<T>);
+
+impl<S, T> FromRequest<S> for OptionalJson<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let (parts, body) = req.into_parts();
+        let bytes =
+            axum::body::Bytes::from_request(Request::from_parts(parts.clone(), body), state)
+                .await
+                .map_err(|e| json_rejection(JsonRejection::BytesRejection(e)))?;
+        if bytes.is_empty() {
+            return Ok(OptionalJson(None));
+        }
+        let req = Request::from_parts(parts, axum::body::Body::from(bytes));
+        Json::<T>::from_request(req, state)
+            .await
+            .map(|Json(v)| OptionalJson(Some(v)))
+    }
+}
+
 fn json_rejection(r: JsonRejection) -> ApiError {
     match r {
         JsonRejection::MissingJsonContentType(_) => ApiError::new(
@@ -73,8 +101,9 @@ fn source_text(e: &dyn std::error::Error) -> String {
     cur.to_string()
 }
 
-/// A path parameter parsed with `T::from_str`; a failure is a 400 naming the parameter.
-/// For routes with one parameter.
+/// A path parameter parsed with `T::from_str`. An id that cannot be parsed names no
+/// resource, so a failure is a 404 saying why (the spec's 404 answers read "the ID in
+/// the path is invalid"). For routes with one parameter.
 #[derive(Debug, Clone, Copy)]
 pub struct PathParam<T>(pub T);
 
@@ -93,18 +122,18 @@ where
                 .map_err(|e| ApiError::bad_request(e.body_text()))?;
         raw.parse::<T>()
             .map(PathParam)
-            .map_err(|e| ApiError::bad_request(format!("invalid path parameter {raw:?}: {e}")))
+            .map_err(|e| ApiError::not_found(format!("the id in the path is invalid: {e}")))
     }
 }
 
-/// Parses one segment of a multi-parameter path.
+/// Parses one segment of a multi-parameter path; like [`PathParam`], a failure is a 404.
 pub fn parse_path<T>(name: &str, raw: &str) -> Result<T, ApiError>
 where
     T: FromStr,
     T::Err: Display,
 {
     raw.parse::<T>()
-        .map_err(|e| ApiError::bad_request(format!("invalid {name} {raw:?}: {e}")))
+        .map_err(|e| ApiError::not_found(format!("the {name} in the path is invalid: {e}")))
 }
 
 /// The query string as ordered (name, value) pairs, percent-decoded. The spec's query

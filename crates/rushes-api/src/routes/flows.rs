@@ -10,8 +10,8 @@ use rushes_core::ops::deletion::DeleteFlowOutcome;
 use rushes_core::ops::flows::{FlowEdit, FlowQuery, PutFlowOutcome};
 use rushes_core::ops::listing::SortBy;
 use rushes_model::{
-    Flow, FlowCollectionItem, FlowId, FlowPut, FlowStatus, Format, ProfileId, SourceId, TagValue,
-    Tags, TimeRange,
+    Flow, FlowCollectionItem, FlowId, FlowPut, FlowStatus, Format, MimeType, ProfileId, SourceId,
+    TagValue, Tags, TimeRange,
 };
 
 use super::listing::{id_list, listing_response, paging, tag_filters};
@@ -88,7 +88,7 @@ async fn list(State(state): State<AppState>, uri: Uri, q: QueryParams) -> ApiRes
         source_id: q.parse::<SourceId>("source_id")?,
         timerange: q.parse::<TimeRange>("timerange")?,
         format: q.parse::<Format>("format")?,
-        codec: q.get("codec").map(str::to_owned),
+        codec: q.parse::<MimeType>("codec")?.map(|m| m.to_string()),
         profile_id: q.parse::<ProfileId>("profile_id")?,
         label: q.get("label").map(str::to_owned),
         status: q.get("status").map(status_param).transpose()?,

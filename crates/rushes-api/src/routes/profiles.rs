@@ -6,7 +6,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 use rushes_core::ops::profiles::ProfileQuery;
-use rushes_model::{Format, Profile, ProfileId};
+use rushes_model::{Format, MimeType, Profile, ProfileId};
 
 use super::listing::{listing_response, paging};
 use crate::error::ApiResult;
@@ -22,7 +22,7 @@ pub fn router() -> Router<AppState> {
 async fn list(State(state): State<AppState>, uri: Uri, q: QueryParams) -> ApiResult<Response> {
     let query = ProfileQuery {
         format: q.parse::<Format>("format")?,
-        codec: q.get("codec").map(str::to_owned),
+        codec: q.parse::<MimeType>("codec")?.map(|m| m.to_string()),
         label: q.get("label").map(str::to_owned),
         paging: paging(&state, &q)?,
     };

@@ -6,8 +6,10 @@ use axum::Router;
 use rushes_model::{Service, ServicePost, StorageBackend};
 
 use super::listing::tag_filters;
+use crate::error::ApiError;
 use crate::error::ApiResult;
 use crate::extract::{Json, QueryParams};
+use crate::paging::PageRequest;
 use crate::AppState;
 
 pub fn router() -> Router<AppState> {
@@ -35,5 +37,14 @@ async fn storage_backends(
 ) -> ApiResult<axum::Json<Vec<StorageBackend>>> {
     let tags = tag_filters(&q)?;
     let reverse = q.bool("reverse_order")?.unwrap_or(false);
+    // One backend fits in any page; the paging parameters are still checked.
+    let settings = state.store.settings();
+    let page = PageRequest::from_query(&q, settings.default_page_limit, settings.max_page_limit)?;
+    if let Some(key) = page.page {
+        // This listing is never more than one page, so it hands out no page keys.
+        return Err(ApiError::bad_request(format!(
+            "invalid query parameter page={key:?}: not a page key of this listing"
+        )));
+    }
     Ok(axum::Json(state.store.storage_backends(&tags, reverse)?))
 }

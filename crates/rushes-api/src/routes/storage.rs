@@ -7,7 +7,7 @@ use axum::Router;
 use rushes_model::{FlowId, FlowStorage, FlowStoragePost};
 
 use crate::error::ApiError;
-use crate::extract::{Json, PathParam};
+use crate::extract::{OptionalJson, PathParam};
 use crate::AppState;
 
 pub fn router() -> Router<AppState> {
@@ -17,8 +17,10 @@ pub fn router() -> Router<AppState> {
 async fn allocate(
     State(state): State<AppState>,
     PathParam(flow_id): PathParam<FlowId>,
-    Json(req): Json<FlowStoragePost>,
+    OptionalJson(req): OptionalJson<FlowStoragePost>,
 ) -> Result<(StatusCode, axum::Json<FlowStorage>), ApiError> {
+    // The body is optional: without one, the store's defaults apply.
+    let req = req.unwrap_or_default();
     let storage = state.store.allocate_storage(&flow_id, &req).await?;
     Ok((StatusCode::CREATED, axum::Json(storage)))
 }

@@ -122,7 +122,7 @@ async fn a_small_flow_is_deleted_at_once_and_its_source_with_its_last_flow() {
         .is_empty());
     assert_error(
         server.delete("/flows/not-a-uuid").await,
-        StatusCode::BAD_REQUEST,
+        StatusCode::NOT_FOUND,
     )
     .await;
 }

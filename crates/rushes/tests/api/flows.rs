@@ -643,24 +643,20 @@ async fn include_timerange_reports_an_empty_flow_as_empty() {
 async fn malformed_requests_get_clear_errors() {
     let server = TestServer::start_with(&["--max-body", "2048"]).await;
     let fid = new_id();
-    assert_error(
-        server.get("/flows/not-a-uuid").await,
-        StatusCode::BAD_REQUEST,
-    )
-    .await;
+    assert_error(server.get("/flows/not-a-uuid").await, StatusCode::NOT_FOUND).await;
     assert_error(
         server.get("/flows/not-a-uuid/tags").await,
-        StatusCode::BAD_REQUEST,
+        StatusCode::NOT_FOUND,
     )
     .await;
     assert_error(
         server.get("/flows/not-a-uuid/tags/x").await,
-        StatusCode::BAD_REQUEST,
+        StatusCode::NOT_FOUND,
     )
     .await;
     assert_error(
         server.put("/flows/not-a-uuid/label", &json!("x")).await,
-        StatusCode::BAD_REQUEST,
+        StatusCode::NOT_FOUND,
     )
     .await;
     for sub in [

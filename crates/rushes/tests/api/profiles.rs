@@ -92,7 +92,7 @@ async fn profiles_are_created_once_read_and_listed() {
     .await;
     assert_error(
         server.get("/service/profiles/nope").await,
-        StatusCode::BAD_REQUEST,
+        StatusCode::NOT_FOUND,
     )
     .await;
     assert_error(

@@ -483,7 +483,7 @@ async fn read_only_flows_refuse_unknown_flows_are_404_and_empty() {
     assert!(body.as_array().unwrap().is_empty());
     assert_error(
         server.get("/flows/not-a-uuid/segments").await,
-        StatusCode::BAD_REQUEST,
+        StatusCode::NOT_FOUND,
     )
     .await;
 }

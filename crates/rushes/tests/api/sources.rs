@@ -23,7 +23,7 @@ async fn a_source_is_created_by_its_first_flow_and_takes_its_label() {
         StatusCode::NOT_FOUND,
     )
     .await;
-    assert_error(server.get("/sources/1234").await, StatusCode::BAD_REQUEST).await;
+    assert_error(server.get("/sources/1234").await, StatusCode::NOT_FOUND).await;
     let head = expect_status(
         server.head(&format!("/sources/{sid}")).await,
         StatusCode::OK,
@@ -121,7 +121,7 @@ async fn source_properties_can_be_read_set_and_deleted() {
     .await;
     assert_error(
         server.put("/sources/zzz/label", &json!("x")).await,
-        StatusCode::BAD_REQUEST,
+        StatusCode::NOT_FOUND,
     )
     .await;
 }

@@ -135,7 +135,7 @@ async fn bad_registrations_are_refused() {
     }
     assert_error(
         server.get("/service/webhooks/xyz").await,
-        StatusCode::BAD_REQUEST,
+        StatusCode::NOT_FOUND,
     )
     .await;
     assert_error(
