@@ -91,6 +91,10 @@ struct Known {
     got: u16,
 }
 
+#[allow(
+    dead_code,
+    reason = "every known deviation is fixed; a new one is recorded with this"
+)]
 const fn known(method: &'static str, path: &'static str, kind: &'static str, got: u16) -> Known {
     Known {
         method,
