@@ -14,12 +14,14 @@
 mod clock;
 mod error;
 pub mod ops;
+mod principal;
 mod settings;
 pub mod workers;
 
 pub use clock::{now_ms, now_rfc3339};
 pub use error::CoreError;
 pub use ops::segments::PurgeProgress;
+pub use principal::{Access, Permission, Principal};
 pub use settings::StoreSettings;
 
 use std::sync::Arc;
