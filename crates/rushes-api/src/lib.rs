@@ -7,9 +7,13 @@
 //! [`paging`]. Media bytes do not pass through here: they go through the signed URLs of
 //! the media endpoint (`media.rs`).
 //!
+//! Access control is in [`auth`]: [`secured_router`] puts the TAMS routes behind it and
+//! leaves the media endpoint to its signatures.
+//!
 //! **Invariant:** this crate never talks to the index directly; everything goes through
 //! the store's operations.
 
+pub mod auth;
 pub mod error;
 pub mod extract;
 pub mod media;
@@ -55,4 +59,24 @@ pub struct AppState {
 /// signed URLs on the embedded default).
 pub fn router(state: AppState, extra: Router) -> Router {
     routes::router(state).merge(extra)
+}
+
+/// The whole API with access control: the TAMS routes (and their fallbacks) behind
+/// `auth`, `extra` (the media endpoint, whose signed URLs are their own credential) not;
+/// `cors`, if any, wraps both so that preflight requests are answered before auth.
+pub fn secured_router(
+    state: AppState,
+    extra: Router,
+    auth: auth::Auth,
+    cors: Option<tower_http::cors::CorsLayer>,
+) -> Router {
+    let api = routes::router(state).layer(axum::middleware::from_fn_with_state(
+        auth,
+        auth::require_auth,
+    ));
+    let app = api.merge(extra);
+    match cors {
+        Some(cors) => app.layer(cors),
+        None => app,
+    }
 }
