@@ -4,14 +4,27 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use rushes_api::auth::{cors_layer, Auth};
 use rushes_api::{AppState, Limits};
 use rushes_core::{Store, StoreSettings};
 use rushes_index::Index;
 use rushes_objects::MediaStore;
 
-use crate::cli::ServeArgs;
+use crate::config::{self, Settings};
 
-pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+pub async fn serve(args: Settings) -> anyhow::Result<()> {
+    // Refuse an open store on a reachable address before touching anything.
+    let auth_configured = args.auth.is_configured();
+    config::check_exposure(args.listen, auth_configured, args.insecure)?;
+    let cors = cors_layer(&args.cors).context("invalid CORS settings")?;
+    let auth = if auth_configured {
+        Auth::build(args.auth)
+            .await
+            .context("invalid authentication settings")?
+    } else {
+        Auth::open()
+    };
+
     std::fs::create_dir_all(&args.data_dir).with_context(|| {
         format!(
             "cannot create the data directory {}",
@@ -53,10 +66,26 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             ..Limits::default()
         },
     };
-    let app = rushes_api::router(state, rushes_api::media::router(store.media().clone()));
+    let open = auth.is_open();
+    let app = rushes_api::secured_router(
+        state,
+        rushes_api::media::router(store.media().clone()),
+        auth,
+        cors,
+    );
 
-    if local.ip().is_loopback() {
-        tracing::warn!("serving without authentication on loopback address {local}");
+    if !open {
+        tracing::info!("authentication required on every TAMS path (media URLs are signed)");
+    } else if config::is_loopback(local) {
+        tracing::warn!(
+            "serving without authentication on loopback address {local}: \
+             anyone on this machine has full access; see docs/AUTH.md"
+        );
+    } else {
+        tracing::warn!(
+            "INSECURE: serving without authentication on {local} (--insecure): \
+             anyone who can reach this address has full access"
+        );
     }
     // Install the signal handlers before announcing the address, so that a signal sent
     // as soon as the address is known stops the server cleanly.

@@ -16,31 +16,55 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the store: the TAMS API and the media endpoint on one address.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
+    /// Read a password from standard input and print its argon2 hash, for the
+    /// `password_hash` of a user under `[auth.basic]`.
+    HashPassword,
 }
 
+/// Settings of `rushes serve`. Each flag (or its environment variable) overrides the same
+/// setting in the `--config` file; the defaults apply when neither gives it.
 #[derive(Debug, Args)]
 pub struct ServeArgs {
-    /// Address to listen on (port 0 picks a free port).
-    #[arg(long, env = "RUSHES_LISTEN", default_value = "127.0.0.1:8080")]
-    pub listen: SocketAddr,
-    /// Directory of the store's data: the SQLite index and the media objects.
-    #[arg(long, env = "RUSHES_DATA_DIR", default_value = "./rushes-data")]
-    pub data_dir: PathBuf,
+    /// Configuration file (TOML): `[server]`, `[auth]`, `[cors]`; see docs/AUTH.md.
+    #[arg(long, env = "RUSHES_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Address to listen on (port 0 picks a free port) [default: 127.0.0.1:8080].
+    #[arg(long, env = "RUSHES_LISTEN")]
+    pub listen: Option<SocketAddr>,
+    /// Directory of the store's data: the SQLite index and the media objects
+    /// [default: ./rushes-data].
+    #[arg(long, env = "RUSHES_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
     /// Absolute URL clients reach this store at (for signed URLs and paging links);
     /// defaults to http://<listen address>.
     #[arg(long, env = "RUSHES_PUBLIC_URL")]
     pub public_url: Option<url::Url>,
-    /// Seconds an allocated object may stay unregistered before it is collected.
-    #[arg(long, env = "RUSHES_OBJECT_TIMEOUT", default_value_t = 3600)]
-    pub object_timeout: u64,
-    /// Seconds an object no segment references is kept before its bytes are deleted.
-    #[arg(long, env = "RUSHES_GC_GRACE", default_value_t = 600)]
-    pub gc_grace: u64,
-    /// Seconds between runs of the background workers (deletion, garbage collection).
-    #[arg(long, env = "RUSHES_WORKER_INTERVAL", default_value_t = 5)]
-    pub worker_interval: u64,
-    /// Largest JSON request body, in bytes.
-    #[arg(long, env = "RUSHES_MAX_BODY", default_value_t = 16 * 1024 * 1024)]
-    pub max_body: usize,
+    /// Seconds an allocated object may stay unregistered before it is collected
+    /// [default: 3600].
+    #[arg(long, env = "RUSHES_OBJECT_TIMEOUT")]
+    pub object_timeout: Option<u64>,
+    /// Seconds an object no segment references is kept before its bytes are deleted
+    /// [default: 600].
+    #[arg(long, env = "RUSHES_GC_GRACE")]
+    pub gc_grace: Option<u64>,
+    /// Seconds between runs of the background workers (deletion, garbage collection)
+    /// [default: 5].
+    #[arg(long, env = "RUSHES_WORKER_INTERVAL")]
+    pub worker_interval: Option<u64>,
+    /// Largest JSON request body, in bytes [default: 16777216].
+    #[arg(long, env = "RUSHES_MAX_BODY")]
+    pub max_body: Option<usize>,
+    /// Serve without authentication on an address that is not loopback. Anyone who can
+    /// reach the address can read, change and delete everything.
+    #[arg(long)]
+    pub insecure: bool,
+    /// An origin (`https://host[:port]`, or `*`) allowed to call the store from a browser;
+    /// repeat for several. Replaces `[cors] allowed_origins` of the configuration file.
+    #[arg(
+        long = "cors-origin",
+        env = "RUSHES_CORS_ORIGINS",
+        value_delimiter = ','
+    )]
+    pub cors_origins: Vec<String>,
 }

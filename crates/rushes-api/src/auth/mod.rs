@@ -27,6 +27,7 @@ use rushes_core::{Access, Permission, Principal};
 
 pub use basic::{hash_password, BasicSettings, BasicUser};
 pub use cors::{cors_layer, CorsSettings};
+pub use jsonwebtoken::Algorithm;
 pub use jwt::{JwtSettings, KeyMaterial, StaticKey};
 
 use crate::error::ApiError;

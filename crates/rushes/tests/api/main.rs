@@ -2,6 +2,7 @@
 //! Shared support lives in `harness` (the server) and `schema` (spec validation).
 #![allow(clippy::unwrap_used)]
 
+mod auth;
 mod bad_input;
 mod coverage;
 mod deletion;

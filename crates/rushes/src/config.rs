@@ -1,0 +1,437 @@
+//! Settings of `rushes serve`: the TOML configuration file, overridden by flags.
+//!
+//! ```toml
+//! [server]
+//! listen = "0.0.0.0:8080"
+//! data_dir = "/var/lib/rushes"
+//!
+//! [auth]
+//! scopes = { read = "tams-api/read", write = "tams-api/write" }  # defaults shown
+//!
+//! [auth.jwt]
+//! issuer = "https://idp.example/realms/media"
+//! audience = ["rushes"]
+//! oidc_discovery_url = "https://idp.example/realms/media/.well-known/openid-configuration"
+//!
+//! [[auth.basic.users]]
+//! name = "ingest"
+//! password_hash = "$argon2id$v=19$..."   # from `rushes hash-password`
+//! scopes = ["tams-api/read", "tams-api/write"]
+//!
+//! [cors]
+//! allowed_origins = ["https://ui.example"]
+//! ```
+//!
+//! Unknown keys are errors, so a misspelt setting is not silently ignored. Secrets (HS256
+//! keys) may be given inline or read from a file; `Debug` of these types never shows them.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use rushes_api::auth::{
+    Algorithm, AuthSettings, BasicSettings, BasicUser, CorsSettings, JwtSettings, KeyMaterial,
+    ScopeNames, Secret, StaticKey,
+};
+use serde::Deserialize;
+
+use crate::cli::ServeArgs;
+
+/// The configuration file.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    #[serde(default)]
+    pub server: ServerSection,
+    pub auth: Option<AuthSection>,
+    #[serde(default)]
+    pub cors: CorsSection,
+}
+
+/// `[server]`: the same settings as the flags of `rushes serve`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerSection {
+    pub listen: Option<SocketAddr>,
+    pub data_dir: Option<PathBuf>,
+    pub public_url: Option<url::Url>,
+    pub object_timeout: Option<u64>,
+    pub gc_grace: Option<u64>,
+    pub worker_interval: Option<u64>,
+    pub max_body: Option<usize>,
+}
+
+/// `[auth]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthSection {
+    #[serde(default)]
+    pub scopes: ScopesSection,
+    pub jwt: Option<JwtSection>,
+    pub basic: Option<BasicSection>,
+}
+
+/// `[auth.scopes]`: the scope names of each permission.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScopesSection {
+    pub read: Option<String>,
+    pub write: Option<String>,
+    pub delete: Option<String>,
+    pub admin: Option<String>,
+}
+
+/// `[auth.jwt]`: bearer tokens and `access_token`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JwtSection {
+    pub issuer: Option<String>,
+    #[serde(default)]
+    pub audience: OneOrMany,
+    pub jwks_url: Option<url::Url>,
+    pub oidc_discovery_url: Option<url::Url>,
+    /// Seconds of tolerance on `exp`/`nbf` (default 30).
+    pub leeway: Option<u64>,
+    /// Shortest seconds between JWKS fetches prompted by unknown key ids (default 30).
+    pub jwks_min_refresh: Option<u64>,
+    /// Claim naming the principal (default `sub`).
+    pub name_claim: Option<String>,
+    /// Claim holding the scopes (default: `scope`, then `scp`).
+    pub scope_claim: Option<String>,
+    /// Claim holding the auth classes (default: none, auth classes unused).
+    pub auth_classes_claim: Option<String>,
+    #[serde(default)]
+    pub keys: Vec<KeySection>,
+}
+
+/// A list given as one string or an array of strings.
+#[derive(Debug, Default, Deserialize)]
+#[serde(untagged)]
+pub enum OneOrMany {
+    #[default]
+    None,
+    One(String),
+    Many(Vec<String>),
+}
+
+impl OneOrMany {
+    fn into_vec(self) -> Vec<String> {
+        match self {
+            OneOrMany::None => Vec::new(),
+            OneOrMany::One(s) => vec![s],
+            OneOrMany::Many(v) => v,
+        }
+    }
+}
+
+/// `[[auth.jwt.keys]]`: one static key: a public key in PEM (inline or a file) or an
+/// HMAC secret (inline or a file).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeySection {
+    pub kid: Option<String>,
+    /// `RS256`, `ES256`, `HS256`, ...
+    pub alg: String,
+    pub pem: Option<String>,
+    pub pem_file: Option<PathBuf>,
+    pub secret: Option<String>,
+    pub secret_file: Option<PathBuf>,
+}
+
+impl fmt::Debug for KeySection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("KeySection")
+            .field("kid", &self.kid)
+            .field("alg", &self.alg)
+            .field("pem", &self.pem.as_ref().map(|_| ".."))
+            .field("pem_file", &self.pem_file)
+            .field("secret", &self.secret.as_ref().map(|_| "[redacted]"))
+            .field("secret_file", &self.secret_file)
+            .finish()
+    }
+}
+
+/// `[auth.basic]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BasicSection {
+    /// Seconds a successful password check is remembered (default 60; 0 disables).
+    pub cache_ttl: Option<u64>,
+    #[serde(default)]
+    pub users: Vec<UserSection>,
+}
+
+/// `[[auth.basic.users]]`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UserSection {
+    pub name: String,
+    pub password_hash: String,
+    #[serde(default)]
+    pub scopes: Vec<String>,
+    pub auth_classes: Option<Vec<String>>,
+}
+
+impl fmt::Debug for UserSection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("UserSection")
+            .field("name", &self.name)
+            .field("password_hash", &"[redacted]")
+            .field("scopes", &self.scopes)
+            .field("auth_classes", &self.auth_classes)
+            .finish()
+    }
+}
+
+/// `[cors]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CorsSection {
+    #[serde(default)]
+    pub allowed_origins: Vec<String>,
+}
+
+/// Everything `rushes serve` runs with, after merging the file and the flags.
+#[derive(Debug)]
+pub struct Settings {
+    pub listen: SocketAddr,
+    pub data_dir: PathBuf,
+    pub public_url: Option<url::Url>,
+    pub object_timeout: u64,
+    pub gc_grace: u64,
+    pub worker_interval: u64,
+    pub max_body: usize,
+    pub insecure: bool,
+    pub auth: AuthSettings,
+    pub cors: CorsSettings,
+}
+
+impl FileConfig {
+    /// Reads and parses the file at `path`.
+    pub fn load(path: &Path) -> anyhow::Result<FileConfig> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read the configuration file {}", path.display()))?;
+        toml::from_str(&text)
+            .with_context(|| format!("invalid configuration file {}", path.display()))
+    }
+}
+
+impl Settings {
+    /// The settings of `args`: the file named by `--config`, if any, with every flag given
+    /// on the command line (or in the environment) taking precedence.
+    pub fn from_args(args: ServeArgs) -> anyhow::Result<Settings> {
+        let (file, base) = match &args.config {
+            Some(path) => (
+                FileConfig::load(path)?,
+                path.parent().map(Path::to_path_buf).unwrap_or_default(),
+            ),
+            None => (FileConfig::default(), PathBuf::new()),
+        };
+        let server = file.server;
+        let auth = match file.auth {
+            Some(a) => auth_settings(a, &base)?,
+            None => AuthSettings::default(),
+        };
+        let mut origins = file.cors.allowed_origins;
+        if !args.cors_origins.is_empty() {
+            origins = args.cors_origins;
+        }
+        Ok(Settings {
+            listen: args
+                .listen
+                .or(server.listen)
+                .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080))),
+            data_dir: args
+                .data_dir
+                .or(server.data_dir)
+                .unwrap_or_else(|| PathBuf::from("./rushes-data")),
+            public_url: args.public_url.or(server.public_url),
+            object_timeout: args
+                .object_timeout
+                .or(server.object_timeout)
+                .unwrap_or(3600),
+            gc_grace: args.gc_grace.or(server.gc_grace).unwrap_or(600),
+            worker_interval: args.worker_interval.or(server.worker_interval).unwrap_or(5),
+            max_body: args
+                .max_body
+                .or(server.max_body)
+                .unwrap_or(16 * 1024 * 1024),
+            insecure: args.insecure,
+            auth,
+            cors: CorsSettings {
+                allowed_origins: origins,
+            },
+        })
+    }
+}
+
+/// Whether the store may start: with no authentication it runs only on a loopback address,
+/// unless `insecure`. The error says what to do.
+pub fn check_exposure(
+    listen: SocketAddr,
+    auth_configured: bool,
+    insecure: bool,
+) -> anyhow::Result<()> {
+    if auth_configured || insecure || is_loopback(listen) {
+        return Ok(());
+    }
+    bail!(
+        "refusing to serve without authentication on {listen}, which is not a loopback address: \
+         configure [auth] in a --config file (see docs/AUTH.md), listen on 127.0.0.1, \
+         or pass --insecure to serve open to anyone who can reach the address"
+    )
+}
+
+/// Whether `addr` is reachable only from this machine (IPv4-mapped loopback included).
+pub fn is_loopback(addr: SocketAddr) -> bool {
+    match addr.ip() {
+        std::net::IpAddr::V4(ip) => ip.is_loopback(),
+        std::net::IpAddr::V6(ip) => {
+            ip.is_loopback() || ip.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback())
+        }
+    }
+}
+
+fn auth_settings(a: AuthSection, base: &Path) -> anyhow::Result<AuthSettings> {
+    let defaults = ScopeNames::default();
+    let scopes = ScopeNames {
+        read: a.scopes.read.unwrap_or(defaults.read),
+        write: a.scopes.write.unwrap_or(defaults.write),
+        delete: a.scopes.delete.unwrap_or(defaults.delete),
+        admin: a.scopes.admin.unwrap_or(defaults.admin),
+    };
+    let jwt = a.jwt.map(|j| jwt_settings(j, base)).transpose()?;
+    let basic = a.basic.map(|b| {
+        let defaults = BasicSettings::default();
+        BasicSettings {
+            cache_ttl: b
+                .cache_ttl
+                .map(Duration::from_secs)
+                .unwrap_or(defaults.cache_ttl),
+            users: b
+                .users
+                .into_iter()
+                .map(|u| BasicUser {
+                    name: u.name,
+                    password_hash: u.password_hash,
+                    scopes: u.scopes,
+                    auth_classes: u.auth_classes,
+                })
+                .collect(),
+        }
+    });
+    if jwt.is_none() && basic.as_ref().is_none_or(|b| b.users.is_empty()) {
+        bail!("[auth] configures no scheme: add [auth.jwt] or users under [auth.basic]");
+    }
+    Ok(AuthSettings { jwt, basic, scopes })
+}
+
+fn jwt_settings(j: JwtSection, base: &Path) -> anyhow::Result<JwtSettings> {
+    let defaults = JwtSettings::default();
+    let mut keys = Vec::new();
+    for k in j.keys {
+        let kid = k.kid.as_deref().unwrap_or("(no kid)").to_owned();
+        let alg: Algorithm = k
+            .alg
+            .parse()
+            .map_err(|_| anyhow::anyhow!("[[auth.jwt.keys]] {kid}: unknown alg {:?}", k.alg))?;
+        let material = match (k.pem, k.pem_file, k.secret, k.secret_file) {
+            (Some(pem), None, None, None) => KeyMaterial::Pem(pem),
+            (None, Some(file), None, None) => KeyMaterial::Pem(read_file(base, &file)?),
+            (None, None, Some(secret), None) => KeyMaterial::Secret(Secret::new(secret)),
+            (None, None, None, Some(file)) => {
+                KeyMaterial::Secret(Secret::new(read_file(base, &file)?.trim_end().to_owned()))
+            }
+            _ => bail!(
+                "[[auth.jwt.keys]] {kid}: give exactly one of pem, pem_file, secret, secret_file"
+            ),
+        };
+        keys.push(StaticKey {
+            kid: k.kid,
+            alg,
+            material,
+        });
+    }
+    Ok(JwtSettings {
+        issuer: j.issuer,
+        audience: j.audience.into_vec(),
+        leeway: j.leeway.map(Duration::from_secs).unwrap_or(defaults.leeway),
+        keys,
+        jwks_url: j.jwks_url,
+        oidc_discovery_url: j.oidc_discovery_url,
+        jwks_min_refresh: j
+            .jwks_min_refresh
+            .map(Duration::from_secs)
+            .unwrap_or(defaults.jwks_min_refresh),
+        name_claim: j.name_claim.unwrap_or(defaults.name_claim),
+        scope_claim: j.scope_claim,
+        auth_classes_claim: j.auth_classes_claim,
+    })
+}
+
+/// Reads a file named in the configuration, relative to the configuration's directory.
+fn read_file(base: &Path, file: &Path) -> anyhow::Result<String> {
+    let path = base.join(file);
+    std::fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exposure_rules() {
+        let lo: SocketAddr = "127.0.0.1:8080".parse().unwrap();
+        let any: SocketAddr = "0.0.0.0:8080".parse().unwrap();
+        let mapped: SocketAddr = "[::ffff:127.0.0.1]:8080".parse().unwrap();
+        let v6lo: SocketAddr = "[::1]:8080".parse().unwrap();
+        assert!(check_exposure(lo, false, false).is_ok());
+        assert!(check_exposure(v6lo, false, false).is_ok());
+        assert!(check_exposure(mapped, false, false).is_ok());
+        assert!(check_exposure(any, false, false).is_err());
+        assert!(check_exposure(any, true, false).is_ok());
+        assert!(check_exposure(any, false, true).is_ok());
+    }
+
+    #[test]
+    fn a_full_file_parses_and_debug_hides_secrets() {
+        let text = r#"
+            [server]
+            listen = "127.0.0.1:9000"
+            [auth.scopes]
+            read = "r"
+            [auth.jwt]
+            issuer = "https://idp"
+            audience = "rushes"
+            [[auth.jwt.keys]]
+            kid = "k"
+            alg = "HS256"
+            secret = "topsecret-value"
+            [[auth.basic.users]]
+            name = "ann"
+            password_hash = "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$aGFzaGhhc2g"
+            scopes = ["r"]
+            [cors]
+            allowed_origins = ["https://ui.example"]
+        "#;
+        let file: FileConfig = toml::from_str(text).unwrap();
+        let shown = format!("{file:?}");
+        assert!(!shown.contains("topsecret"), "{shown}");
+        assert!(!shown.contains("argon2id"), "{shown}");
+        let auth = auth_settings(file.auth.unwrap(), Path::new("")).unwrap();
+        assert_eq!(auth.scopes.read, "r");
+        assert_eq!(auth.scopes.write, "tams-api/write");
+        let jwt = auth.jwt.as_ref().unwrap();
+        assert_eq!(jwt.audience, ["rushes"]);
+        assert!(!format!("{auth:?}").contains("topsecret"));
+    }
+
+    #[test]
+    fn unknown_keys_are_errors() {
+        assert!(toml::from_str::<FileConfig>("[auth]\nscheme = 1\n").is_err());
+        assert!(toml::from_str::<FileConfig>("[sever]\n").is_err());
+    }
+}
