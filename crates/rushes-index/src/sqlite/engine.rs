@@ -311,6 +311,7 @@ fn writer_loop(conn: Connection, jobs: mpsc::Receiver<Job>) {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
