@@ -784,13 +784,14 @@ impl Store {
             reverse: q.reverse,
             limit,
         };
-        let Some((flow, mut rows)) = self
+        let Some(found) = self
             .index
-            .flow_segment_page(&flow_id.to_string(), &page)
+            .flow_segment_page(&flow_id.to_string(), &page, !q.urls.wants_none())
             .await?
         else {
             return Ok(empty(limit));
         };
+        let (flow, mut rows) = (found.flow, found.rows);
         let next_key = if rows.len() > limit as usize {
             rows.truncate(limit as usize);
             rows.last().map(|r| {
@@ -803,18 +804,8 @@ impl Store {
         } else {
             None
         };
-
-        let mut ids: Vec<&str> = Vec::with_capacity(rows.len() * 2);
-        for r in &rows {
-            ids.push(&r.object_id);
-            if let Some(i) = &r.init_object_id {
-                ids.push(i);
-            }
-        }
-        ids.sort_unstable();
-        ids.dedup();
         let mut urls = UrlBuilder::new(self, &q.urls, flow.container.as_deref());
-        urls.load(&ids).await?;
+        urls.add(&found.instances)?;
 
         let mut segments = Vec::with_capacity(rows.len());
         for r in &rows {

@@ -82,7 +82,6 @@ pub enum InstanceKey<'a> {
 const OBJECT_SQL: &str = "SELECT id, allocated_for_flow, first_referenced_by_flow, \
      object_timerange, content_type, ref_count, collect_after_ms, created_ms, doc \
      FROM objects WHERE id = ?1";
-const INSTANCE_COLS: &str = "object_id, storage_id, url, label, controlled, doc";
 
 fn object_row(r: &Row<'_>) -> rusqlite::Result<ObjectRow> {
     Ok(ObjectRow {
@@ -98,7 +97,7 @@ fn object_row(r: &Row<'_>) -> rusqlite::Result<ObjectRow> {
     })
 }
 
-/// An instance row from column `at` on (the columns of [`INSTANCE_COLS`]).
+/// An instance row from column `at` on: object_id, storage_id, url, label, controlled, doc.
 fn instance_row_at(r: &Row<'_>, at: usize) -> rusqlite::Result<InstanceRow> {
     Ok(InstanceRow {
         object_id: r.get(at)?,
@@ -108,10 +107,6 @@ fn instance_row_at(r: &Row<'_>, at: usize) -> rusqlite::Result<InstanceRow> {
         controlled: r.get::<_, i64>(at + 4)? != 0,
         doc: r.get(at + 5)?,
     })
-}
-
-fn instance_row(r: &Row<'_>) -> rusqlite::Result<InstanceRow> {
-    instance_row_at(r, 0)
 }
 
 fn owned_ids<S: AsRef<str>>(ids: &[S]) -> Vec<String> {
@@ -152,6 +147,34 @@ fn insert_instance(conn: &Connection, i: &NewInstance, or_ignore: bool) -> Resul
                 format!("object {} already has that instance", i.object_id)
             })
         })
+}
+
+/// The instances of the objects `ids` with their object's `content_type`, controlled
+/// first, then in registration order. Two lookups per object, each on one of the partial
+/// unique indexes (controlled instances have a `storage_id`, uncontrolled ones none).
+pub(crate) fn instances_of<S: AsRef<str>>(
+    conn: &Connection,
+    ids: &[S],
+) -> Result<Vec<(InstanceRow, Option<String>)>> {
+    let mut st = conn.prepare_cached(
+        "SELECT i.pk, i.object_id, i.storage_id, i.url, i.label, i.controlled, i.doc, o.content_type \
+         FROM object_instances i JOIN objects o ON o.id = i.object_id \
+         WHERE i.object_id = ?1 AND i.storage_id IS NOT NULL \
+         UNION ALL \
+         SELECT i.pk, i.object_id, i.storage_id, i.url, i.label, i.controlled, i.doc, o.content_type \
+         FROM object_instances i JOIN objects o ON o.id = i.object_id \
+         WHERE i.object_id = ?1 AND i.storage_id IS NULL",
+    )?;
+    let mut out: Vec<(bool, i64, (InstanceRow, Option<String>))> = Vec::with_capacity(ids.len());
+    for id in ids {
+        let mut rows = st.query([id.as_ref()])?;
+        while let Some(r) = rows.next()? {
+            let inst = instance_row_at(r, 1)?;
+            out.push((inst.controlled, r.get(0)?, (inst, r.get(7)?)));
+        }
+    }
+    out.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+    Ok(out.into_iter().map(|(_, _, row)| row).collect())
 }
 
 impl Index {
@@ -220,18 +243,7 @@ impl Index {
             return Ok(Vec::new());
         }
         let ids = owned_ids(ids);
-        self.read(move |c| {
-            let list = serde_json::to_string(&ids)?;
-            let mut st = c.prepare_cached(
-                "SELECT i.object_id, i.storage_id, i.url, i.label, i.controlled, i.doc, o.content_type \
-                 FROM object_instances i JOIN objects o ON o.id = i.object_id \
-                 WHERE i.object_id IN (SELECT value FROM json_each(?1)) \
-                 ORDER BY i.controlled DESC, i.pk",
-            )?;
-            let rows = st.query_map([list], |r| Ok((instance_row(r)?, r.get(6)?)))?;
-            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
-        })
-        .await
+        self.read(move |c| instances_of(c, &ids)).await
     }
 
     /// `(pk, flow id, flow doc)` of the flows with a segment referencing object `id` (as
@@ -278,9 +290,14 @@ impl Index {
             InstanceKey::Label(l) => (true, l.to_owned()),
         };
         self.write(move |tx| {
+            // Each half on one of the partial indexes of object_instances.
             let sql = if by_label {
                 "SELECT pk, object_id, storage_id, url, label, controlled, doc FROM object_instances \
-                 WHERE object_id = ?1 AND label = ?2 ORDER BY pk LIMIT 1"
+                 WHERE object_id = ?1 AND label = ?2 AND storage_id IS NOT NULL \
+                 UNION ALL \
+                 SELECT pk, object_id, storage_id, url, label, controlled, doc FROM object_instances \
+                 WHERE object_id = ?1 AND label = ?2 AND storage_id IS NULL \
+                 ORDER BY pk LIMIT 1"
             } else {
                 "SELECT pk, object_id, storage_id, url, label, controlled, doc FROM object_instances \
                  WHERE object_id = ?1 AND storage_id = ?2 ORDER BY pk LIMIT 1"
@@ -297,7 +314,12 @@ impl Index {
             };
             let total: i64 = tx
                 .conn
-                .prepare_cached("SELECT count(*) FROM object_instances WHERE object_id = ?1")?
+                .prepare_cached(
+                    "SELECT (SELECT count(*) FROM object_instances \
+                             WHERE object_id = ?1 AND storage_id IS NOT NULL) \
+                          + (SELECT count(*) FROM object_instances \
+                             WHERE object_id = ?1 AND storage_id IS NULL)",
+                )?
                 .query_row([&id], |r| r.get(0))?;
             if total <= 1 {
                 return Err(IndexError::Conflict(format!(
@@ -344,11 +366,22 @@ impl Index {
             if deleted == 0 {
                 return Ok(None);
             }
-            let mut st = tx.conn.prepare_cached(&format!(
-                "DELETE FROM object_instances WHERE object_id = ?1 RETURNING {INSTANCE_COLS}"
-            ))?;
-            let rows = st.query_map([&id], instance_row)?;
-            Ok(Some(rows.collect::<rusqlite::Result<Vec<_>>>()?))
+            // Each statement on one of the partial indexes of object_instances.
+            let mut out = Vec::new();
+            for sql in [
+                "DELETE FROM object_instances WHERE object_id = ?1 AND storage_id IS NOT NULL \
+                 RETURNING pk, object_id, storage_id, url, label, controlled, doc",
+                "DELETE FROM object_instances WHERE object_id = ?1 AND storage_id IS NULL \
+                 RETURNING pk, object_id, storage_id, url, label, controlled, doc",
+            ] {
+                let mut st = tx.conn.prepare_cached(sql)?;
+                let mut rows = st.query([&id])?;
+                while let Some(r) = rows.next()? {
+                    out.push((r.get::<_, i64>(0)?, instance_row_at(r, 1)?));
+                }
+            }
+            out.sort_by_key(|(pk, _)| *pk);
+            Ok(Some(out.into_iter().map(|(_, row)| row).collect()))
         })
         .await
     }

@@ -9,8 +9,9 @@ use std::collections::HashMap;
 
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
+use crate::sqlite::objects::instances_of;
 use crate::sqlite::Tx;
-use crate::{Index, Result};
+use crate::{Index, InstanceRow, Result};
 
 /// What the segment operations need to know about a flow.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -87,6 +88,17 @@ pub struct SegmentPage<'a> {
     pub position: Option<i64>,
     pub reverse: bool,
     pub limit: u32,
+}
+
+/// A page of a flow's segments, read with the flow ([`Index::flow_segment_page`]).
+#[derive(Debug, Clone)]
+pub struct FlowSegments {
+    pub flow: SegmentFlow,
+    /// At most `limit + 1` rows: the last tells that a next page exists.
+    pub rows: Vec<SegmentRow>,
+    /// When asked for: the instances of the objects (media and init) of the first `limit`
+    /// rows, as [`Index::instances`] returns them.
+    pub instances: Vec<(InstanceRow, Option<String>)>,
 }
 
 /// A segment to insert.
@@ -265,13 +277,15 @@ impl Index {
             .await
     }
 
-    /// The flow `flow_id` and one page of its segments (as [`Index::segment_page`]) in
-    /// one read; `None` when the flow does not exist.
+    /// The flow `flow_id`, one page of its segments (as [`Index::segment_page`]) and, with
+    /// `with_instances`, the instances of their objects, in one read; `None` when the flow
+    /// does not exist.
     pub async fn flow_segment_page(
         &self,
         flow_id: &str,
         page: &SegmentPage<'_>,
-    ) -> Result<Option<(SegmentFlow, Vec<SegmentRow>)>> {
+        with_instances: bool,
+    ) -> Result<Option<FlowSegments>> {
         let flow_id = flow_id.to_owned();
         let page = OwnedPage::new(page);
         self.read(move |c| {
@@ -279,7 +293,26 @@ impl Index {
                 return Ok(None);
             };
             let rows = page.run(c, flow.pk, flow.max_segment_ns)?;
-            Ok(Some((flow, rows)))
+            let instances = if with_instances {
+                let shown = rows.len().min(page.limit as usize);
+                let mut ids: Vec<&str> = Vec::with_capacity(shown * 2);
+                for r in &rows[..shown] {
+                    ids.push(&r.object_id);
+                    if let Some(i) = &r.init_object_id {
+                        ids.push(i);
+                    }
+                }
+                ids.sort_unstable();
+                ids.dedup();
+                instances_of(c, &ids)?
+            } else {
+                Vec::new()
+            };
+            Ok(Some(FlowSegments {
+                flow,
+                rows,
+                instances,
+            }))
         })
         .await
     }
