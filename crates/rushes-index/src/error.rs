@@ -1,5 +1,7 @@
 //! [`IndexError`]: what can go wrong below the store's rules.
 
+use rusqlite::ErrorCode;
+
 /// An error from the metadata index.
 #[derive(Debug, thiserror::Error)]
 pub enum IndexError {
@@ -12,34 +14,46 @@ pub enum IndexError {
     /// A stored value could not be read back (a bug or a damaged database).
     #[error("corrupt row: {0}")]
     Corrupt(String),
-    /// The database could not be reached or answered with an error.
+    /// The index is closed, or a write could not be applied; the client may retry.
+    #[error("index unavailable: {0}")]
+    Unavailable(String),
+    /// The index has been closed.
+    #[error("the index is closed")]
+    Closed,
+    /// The database answered with an error.
     #[error("database error: {0}")]
-    Database(#[from] sqlx::Error),
-    /// The schema could not be brought up to date.
-    #[error("migration failed: {0}")]
-    Migrate(#[from] sqlx::migrate::MigrateError),
+    Database(#[from] rusqlite::Error),
+    /// A JSON document stored in a row could not be read or written.
+    #[error("stored JSON: {0}")]
+    Json(#[from] serde_json::Error),
 }
 
 impl IndexError {
-    /// True when the database is unreachable or busy rather than the request being wrong;
-    /// the API answers 503 with a retry hint for these.
+    /// True when the database is unreachable, busy or full rather than the request being
+    /// wrong; the API answers 503 with a retry hint for these.
     pub fn is_unavailable(&self) -> bool {
-        matches!(
-            self,
-            IndexError::Database(
-                sqlx::Error::PoolTimedOut
-                    | sqlx::Error::PoolClosed
-                    | sqlx::Error::Io(_)
-                    | sqlx::Error::WorkerCrashed
-            )
-        )
+        match self {
+            IndexError::Unavailable(_) | IndexError::Closed => true,
+            IndexError::Database(rusqlite::Error::SqliteFailure(e, _)) => matches!(
+                e.code,
+                ErrorCode::DatabaseBusy
+                    | ErrorCode::DatabaseLocked
+                    | ErrorCode::SystemIoFailure
+                    | ErrorCode::DiskFull
+                    | ErrorCode::CannotOpen
+                    | ErrorCode::OutOfMemory
+            ),
+            _ => false,
+        }
     }
 }
 
 /// Maps a unique-constraint violation to [`IndexError::Conflict`] with `what` as the message.
-pub(crate) fn conflict_on_unique(e: sqlx::Error, what: impl FnOnce() -> String) -> IndexError {
-    if let sqlx::Error::Database(db) = &e {
-        if db.is_unique_violation() {
+pub(crate) fn conflict_on_unique(e: rusqlite::Error, what: impl FnOnce() -> String) -> IndexError {
+    if let rusqlite::Error::SqliteFailure(f, _) = &e {
+        if f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE
+            || f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY
+        {
             return IndexError::Conflict(what());
         }
     }

@@ -1,10 +1,14 @@
 //! The metadata index of a Rushes store.
 //!
-//! [`Index`] owns the database: on the embedded default a SQLite file in WAL mode, with one
-//! writer connection (SQLite admits one writer at a time; queuing writes here avoids
-//! `SQLITE_BUSY`) and a pool of readers. Each role of the store has its own module of
-//! queries (`impl Index` blocks in `sqlite/<role>.rs`); the schema lives in
-//! `migrations/sqlite/`, applied at open.
+//! [`Index`] owns the database: on the embedded default a SQLite file in WAL mode, with
+//! one writer thread and a pool of read connections (`sqlite/engine.rs`). Writes are
+//! closures over a [`Tx`] given to [`Index::write`]; the writer runs every closure waiting
+//! in its queue in one transaction, each in its own savepoint, and commits once (group
+//! commit), so concurrent requests share the cost of a commit and SQLite never answers
+//! `SQLITE_BUSY`. Each role of the store has its own module of statements in
+//! `sqlite/<role>.rs`: reads as `impl Index` methods, writes as `impl Tx` methods. The
+//! schema lives in `migrations/sqlite/`, applied at open (`PRAGMA user_version` counts
+//! the migrations applied).
 //!
 //! This crate holds SQL and nothing else: no business rules. Time is stored as integer
 //! nanoseconds (normalised half-open `[start, end)`), never as SQL timestamps.
@@ -24,11 +28,11 @@ pub use sqlite::objects::{
 };
 pub use sqlite::profiles::ProfileFilter;
 pub use sqlite::segments::{
-    NewSegment, SegmentFlow, SegmentPage, SegmentRow, SegmentSelection, SegmentWriter,
+    FlowSegments, NewSegment, SegmentFlow, SegmentPage, SegmentRow, SegmentSelection,
 };
 pub use sqlite::sources::{ListSpec, NewSource, SortBy, SourceFilter, SourceRow};
 pub use sqlite::webhooks::WebhookRow;
-pub use sqlite::Index;
+pub use sqlite::{Index, Tx, MAX_BATCH};
 
 /// Result type of index operations.
 pub type Result<T, E = IndexError> = std::result::Result<T, E>;

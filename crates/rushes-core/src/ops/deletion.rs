@@ -1,7 +1,7 @@
 //! Flow deletion: at once for small Flows, otherwise through a deletion request that the
 //! deletion worker completes; and the deletion requests themselves.
 
-use rushes_index::{DeletionSort, FlowRow, NewDeletion, NewEvent, SourceIfOrphan};
+use rushes_index::{DeletionSort, FlowRow, NewDeletion, SourceIfOrphan};
 use rushes_model::{
     DeletionRequest, DeletionRequestId, DeletionStatus, FlowId, TimeRange, Timestamp,
 };
@@ -9,6 +9,7 @@ use serde_json::{json, Map};
 
 use super::flows::flow_not_found;
 use super::listing::{from_doc, page_key, to_doc, Listing, Paging};
+use super::sources::Event;
 use crate::{now_ms, now_rfc3339, CoreError, Result, Store};
 
 /// A Flow with at most this many Segments is deleted within the request.
@@ -66,28 +67,30 @@ impl Store {
     /// Flow uses it, writing `flows/deleted` (and `sources/deleted`). False when Segments remain.
     pub(crate) async fn remove_flow_row(&self, row: &FlowRow) -> Result<bool> {
         let now = now_rfc3339();
-        let flow_payload = json!({ "flow_id": row.id });
-        let source_payload = json!({ "source_id": row.source_id });
-        let flow_deleted = NewEvent {
+        let flow_deleted = Event {
             event_type: "flows/deleted",
-            flow_id: Some(&row.id),
-            source_id: Some(&row.source_id),
-            timestamp: &now,
-            payload: &flow_payload,
+            flow_id: Some(row.id.clone()),
+            source_id: Some(row.source_id.clone()),
+            timestamp: now.clone(),
+            payload: json!({ "flow_id": row.id }),
         };
-        let source = SourceIfOrphan {
-            source_id: &row.source_id,
-            deleted_event: NewEvent {
-                event_type: "sources/deleted",
-                flow_id: None,
-                source_id: Some(&row.source_id),
-                timestamp: &now,
-                payload: &source_payload,
-            },
+        let source_deleted = Event {
+            event_type: "sources/deleted",
+            flow_id: None,
+            source_id: Some(row.source_id.clone()),
+            timestamp: now,
+            payload: json!({ "source_id": row.source_id }),
         };
+        let (pk, source_id) = (row.pk, row.source_id.clone());
         Ok(self
             .index
-            .delete_flow_row(row.pk, &source, &flow_deleted)
+            .write(move |tx| {
+                let source = SourceIfOrphan {
+                    source_id: &source_id,
+                    deleted_event: source_deleted.new_event(),
+                };
+                tx.delete_flow_row(pk, &source, &flow_deleted.new_event())
+            })
             .await?)
     }
 
@@ -109,7 +112,8 @@ impl Store {
                 &pending.doc,
             )?)));
         }
-        self.index.set_flow_deleting(row.pk).await?;
+        let pk = row.pk;
+        self.index.write(move |tx| tx.set_flow_deleting(pk)).await?;
         let count = self
             .index
             .count_segments_capped(row.pk, DELETE_AT_ONCE_MAX_SEGMENTS + 1)
@@ -144,16 +148,18 @@ impl Store {
             extra: Map::new(),
         };
         let doc = to_doc("deletion request", &request)?;
-        let rid = request.id.to_string();
+        let (rid, status, created_ms) = (request.id.to_string(), request.status, now_ms());
         self.index
-            .insert_deletion(&NewDeletion {
-                id: &rid,
-                flow_id: &fid,
-                flow_pk: row.pk,
-                status: request.status.as_str(),
-                doc: &doc,
-                created_ms: now_ms(),
-                expiry_ms: None,
+            .write(move |tx| {
+                tx.insert_deletion(&NewDeletion {
+                    id: &rid,
+                    flow_id: &fid,
+                    flow_pk: pk,
+                    status: status.as_str(),
+                    doc: &doc,
+                    created_ms,
+                    expiry_ms: None,
+                })
             })
             .await?;
         Ok(DeleteFlowOutcome::Accepted(Box::new(request)))

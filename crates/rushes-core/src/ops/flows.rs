@@ -2,7 +2,7 @@
 //! fields (timerange, collected_by), list with filters, and edit single properties.
 
 use rushes_index::{
-    FlowFilter, FlowRow, FlowWrite, NewEvent, NewSource, SourceIfNew, SourceIfOrphan, TimeFilter,
+    FlowFilter, FlowRow, FlowWrite, NewSource, SourceIfNew, SourceIfOrphan, TimeFilter,
 };
 use rushes_model::{
     Essence, Flow, FlowCollectionItem, FlowDefinition, FlowId, FlowPut, FlowStatus, Format,
@@ -13,7 +13,7 @@ use serde_json::{json, Value};
 use super::listing::{
     from_doc, index_tags, page_key, to_doc, to_value, Listing, Paging, SortBy, TagFilter,
 };
-use super::sources::CAS_ATTEMPTS;
+use super::sources::{Event, CAS_ATTEMPTS};
 use crate::{now_ms, now_rfc3339, CoreError, Result, Store};
 
 /// `GET /flows` filters, sort and page.
@@ -109,6 +109,17 @@ impl FlowCols {
         })
     }
 
+    /// The Flow's Source as created with it, with document `doc`.
+    fn new_source<'a>(&'a self, doc: &'a str) -> NewSource<'a> {
+        NewSource {
+            id: &self.source_id,
+            format: self.format,
+            label: self.label.as_deref(),
+            doc,
+            now_ms: self.now_ms,
+        }
+    }
+
     fn write(&self) -> FlowWrite<'_> {
         FlowWrite {
             id: &self.id,
@@ -127,6 +138,15 @@ impl FlowCols {
             members: &self.members,
         }
     }
+}
+
+/// A change of a Flow's Source: the new one to create if new, the old one to delete if
+/// no Flow uses it any more, with their events.
+struct SourceMove {
+    new_doc: String,
+    created: Event,
+    old_id: String,
+    deleted: Event,
 }
 
 /// The Flow as stored: without the fields derived on read.
@@ -370,61 +390,61 @@ impl Store {
                     let cols = FlowCols::of(&flow)?;
                     let mut shown = flow.clone();
                     shown.common.segments_updated = row.segments_updated.clone();
-                    let payload = json!({ "flow": to_value("flow", &shown)? });
-                    let ev = NewEvent {
+                    let ev = Event {
                         event_type: "flows/updated",
-                        flow_id: Some(&fid),
-                        source_id: Some(&sid),
-                        timestamp: &now,
-                        payload: &payload,
+                        flow_id: Some(fid.clone()),
+                        source_id: Some(sid.clone()),
+                        timestamp: now.clone(),
+                        payload: json!({ "flow": to_value("flow", &shown)? }),
                     };
-                    let source_doc;
-                    let src_payload;
-                    let new_source = if row.source_id != sid {
-                        source_doc = to_doc("source", &implicit_source(&flow, &now))?;
-                        src_payload = json!({ "source": serde_json::from_str::<Value>(&source_doc).unwrap_or(Value::Null) });
-                        Some(SourceIfNew {
-                            source: NewSource {
-                                id: &sid,
-                                format: flow.format().urn(),
-                                label: flow.common.label.as_deref(),
-                                doc: &source_doc,
-                                now_ms: cols.now_ms,
-                            },
-                            created_event: NewEvent {
+                    // A new source_id: create that Source if new, delete the old one if orphaned.
+                    let moved = if row.source_id != sid {
+                        let source_doc = to_doc("source", &implicit_source(&flow, &now))?;
+                        let src_payload = json!({ "source": serde_json::from_str::<Value>(&source_doc).unwrap_or(Value::Null) });
+                        Some(SourceMove {
+                            created: Event {
                                 event_type: "sources/created",
                                 flow_id: None,
-                                source_id: Some(&sid),
-                                timestamp: &now,
-                                payload: &src_payload,
+                                source_id: Some(sid.clone()),
+                                timestamp: now.clone(),
+                                payload: src_payload,
                             },
+                            new_doc: source_doc,
+                            deleted: Event {
+                                event_type: "sources/deleted",
+                                flow_id: None,
+                                source_id: Some(row.source_id.clone()),
+                                timestamp: now.clone(),
+                                payload: json!({ "source_id": row.source_id }),
+                            },
+                            old_id: row.source_id.clone(),
                         })
                     } else {
                         None
                     };
-                    let gone_payload = json!({ "source_id": row.source_id });
-                    let old_source = (row.source_id != sid).then(|| SourceIfOrphan {
-                        source_id: &row.source_id,
-                        deleted_event: NewEvent {
-                            event_type: "sources/deleted",
-                            flow_id: None,
-                            source_id: Some(&row.source_id),
-                            timestamp: &now,
-                            payload: &gone_payload,
-                        },
-                    });
-                    if self
+                    let (pk, expected) = (row.pk, row.doc);
+                    let updated = self
                         .index
-                        .update_flow(
-                            row.pk,
-                            &row.doc,
-                            &cols.write(),
-                            new_source.as_ref(),
-                            old_source.as_ref(),
-                            &[ev],
-                        )
-                        .await?
-                    {
+                        .write(move |tx| {
+                            let new_source = moved.as_ref().map(|m| SourceIfNew {
+                                source: cols.new_source(&m.new_doc),
+                                created_event: m.created.new_event(),
+                            });
+                            let old_source = moved.as_ref().map(|m| SourceIfOrphan {
+                                source_id: &m.old_id,
+                                deleted_event: m.deleted.new_event(),
+                            });
+                            tx.update_flow(
+                                pk,
+                                &expected,
+                                &cols.write(),
+                                new_source.as_ref(),
+                                old_source.as_ref(),
+                                &[ev.new_event()],
+                            )
+                        })
+                        .await?;
+                    if updated {
                         return Ok(PutFlowOutcome::Updated);
                     }
                 }
@@ -434,38 +454,33 @@ impl Store {
                         flow.common.metadata_version = Some(new_version());
                     }
                     let cols = FlowCols::of(&flow)?;
-                    let payload = json!({ "flow": to_value("flow", &flow)? });
-                    let ev = NewEvent {
+                    let ev = Event {
                         event_type: "flows/created",
-                        flow_id: Some(&fid),
-                        source_id: Some(&sid),
-                        timestamp: &now,
-                        payload: &payload,
+                        flow_id: Some(fid.clone()),
+                        source_id: Some(sid.clone()),
+                        timestamp: now.clone(),
+                        payload: json!({ "flow": to_value("flow", &flow)? }),
                     };
                     let source = implicit_source(&flow, &now);
                     let source_doc = to_doc("source", &source)?;
-                    let src_payload = json!({ "source": to_value("source", &source)? });
-                    let new_source = SourceIfNew {
-                        source: NewSource {
-                            id: &sid,
-                            format: flow.format().urn(),
-                            label: flow.common.label.as_deref(),
-                            doc: &source_doc,
-                            now_ms: cols.now_ms,
-                        },
-                        created_event: NewEvent {
-                            event_type: "sources/created",
-                            flow_id: None,
-                            source_id: Some(&sid),
-                            timestamp: &now,
-                            payload: &src_payload,
-                        },
+                    let created = Event {
+                        event_type: "sources/created",
+                        flow_id: None,
+                        source_id: Some(sid.clone()),
+                        timestamp: now.clone(),
+                        payload: json!({ "source": to_value("source", &source)? }),
                     };
-                    match self
+                    let written = self
                         .index
-                        .create_flow(&cols.write(), &new_source, &[ev])
-                        .await
-                    {
+                        .write(move |tx| {
+                            let new_source = SourceIfNew {
+                                source: cols.new_source(&source_doc),
+                                created_event: created.new_event(),
+                            };
+                            tx.create_flow(&cols.write(), &new_source, &[ev.new_event()])
+                        })
+                        .await;
+                    match written {
                         Ok(_) => return Ok(PutFlowOutcome::Created(Box::new(flow))),
                         // Created by another request meanwhile: replace it instead.
                         Err(rushes_index::IndexError::Conflict(_)) => continue,
@@ -524,18 +539,19 @@ impl Store {
             let cols = FlowCols::of(&flow)?;
             let mut shown = flow.clone();
             shown.common.segments_updated = row.segments_updated.clone();
-            let payload = json!({ "flow": to_value("flow", &shown)? });
-            let (fid, sid) = (id.to_string(), row.source_id.clone());
-            let ev = NewEvent {
+            let ev = Event {
                 event_type: "flows/updated",
-                flow_id: Some(&fid),
-                source_id: Some(&sid),
-                timestamp: &now,
-                payload: &payload,
+                flow_id: Some(id.to_string()),
+                source_id: Some(row.source_id.clone()),
+                timestamp: now,
+                payload: json!({ "flow": to_value("flow", &shown)? }),
             };
+            let (pk, expected) = (row.pk, row.doc);
             if self
                 .index
-                .update_flow(row.pk, &row.doc, &cols.write(), None, None, &[ev])
+                .write(move |tx| {
+                    tx.update_flow(pk, &expected, &cols.write(), None, None, &[ev.new_event()])
+                })
                 .await?
             {
                 return Ok(());

@@ -94,14 +94,23 @@ impl<'a> UrlBuilder<'a> {
         }
     }
 
-    /// Looks up the instances of `ids` (one query) and builds their URLs.
+    /// Looks up the instances of `ids` (one read) and builds their URLs.
     pub(crate) async fn load(&mut self, ids: &[&str]) -> Result<()> {
         if self.filter.wants_none() || ids.is_empty() {
             return Ok(());
         }
         let rows = self.store.index.instances(ids).await?;
+        self.add(&rows)
+    }
+
+    /// Builds the URLs of instances already read (as [`rushes_index::Index::instances`]
+    /// returns them), signing each controlled one once.
+    pub(crate) fn add(&mut self, rows: &[(InstanceRow, Option<String>)]) -> Result<()> {
+        if self.filter.wants_none() {
+            return Ok(());
+        }
         for (inst, content_type) in rows {
-            if let Some(url) = self.url_of(&inst, content_type.as_deref())? {
+            if let Some(url) = self.url_of(inst, content_type.as_deref())? {
                 self.urls
                     .entry(inst.object_id.clone())
                     .or_default()

@@ -26,7 +26,12 @@ impl Store {
         }
         profile.created = Some(now_rfc3339());
         let doc = to_doc("profile", &profile)?;
-        match self.index.insert_profile(&id.to_string(), &doc).await {
+        let pid = id.to_string();
+        match self
+            .index
+            .write(move |tx| tx.insert_profile(&pid, &doc))
+            .await
+        {
             Ok(()) => Ok(profile),
             Err(rushes_index::IndexError::Conflict(_)) => Err(CoreError::BadRequest(format!(
                 "profile {id} already exists; profiles cannot be changed, create a new one"

@@ -3,7 +3,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use rushes_index::{
-    NewEvent, NewInstance, NewSegment, ObjectRefs, SegmentPage, SegmentRow, SegmentSelection,
+    NewEvent, NewInstance, ObjectRefs, SegmentPage, SegmentRow, SegmentSelection, Tx,
 };
 use rushes_model::{FlowId, ObjectId, Segment, SegmentInitObject, SegmentPost, TimeRangeText};
 use rushes_time::{TimeRange, Timestamp};
@@ -93,6 +93,10 @@ struct Candidate {
     /// The object's timerange this segment implies (timerange minus ts_offset), or the one given.
     object_timerange: TimeRange,
     object_timerange_text: String,
+    /// The segment as stored and as the event carries it (made outside the writer).
+    value: serde_json::Value,
+    /// `value` as stored text.
+    doc: String,
 }
 
 /// What a registration knows of an object while it runs (loaded, then updated in memory).
@@ -177,18 +181,22 @@ fn precheck(i: usize, s: &SegmentPost) -> Result<Candidate> {
             s.timerange, offset, object_timerange
         )));
     }
+    let value = segment_value(s, &object_timerange_text)?;
+    let doc = value.to_string();
     Ok(Candidate {
         index: i,
         start,
         end,
         object_timerange,
         object_timerange_text,
+        value,
+        doc,
     })
 }
 
 /// The stored document of a segment: the Segment as registered, with the object's
 /// timerange and without URLs (added when read).
-fn segment_doc(s: &SegmentPost, object_timerange: &str) -> Result<(Segment, String)> {
+fn segment_value(s: &SegmentPost, object_timerange: &str) -> Result<serde_json::Value> {
     let mut seg = Segment::new(s.object_id.clone(), s.timerange.clone());
     seg.ts_offset = s.ts_offset;
     seg.last_duration = s.last_duration;
@@ -203,8 +211,7 @@ fn segment_doc(s: &SegmentPost, object_timerange: &str) -> Result<(Segment, Stri
         get_urls: None,
     });
     seg.extra = s.extra.clone();
-    let doc = serde_json::to_string(&seg).map_err(|e| CoreError::Internal(e.to_string()))?;
-    Ok((seg, doc))
+    serde_json::to_value(&seg).map_err(|e| CoreError::Internal(e.to_string()))
 }
 
 fn uncontrolled_instances(s: &SegmentPost) -> Vec<NewInstance> {
@@ -262,73 +269,18 @@ impl Store {
                 done: true,
             });
         };
-        let sel = SegmentSelection {
+        let batch = DeleteBatch {
+            flow_pk: Some(flow_pk),
+            flow_id: *flow_id,
             lo,
             hi,
             covered: false,
             object_id: None,
+            max_rows: max_rows.max(1),
+            check_writable: false,
+            collect_after_ms: self.collect_after_grace(),
         };
-        self.delete_batch(Some(flow_pk), flow_id, &sel, max_rows, false)
-            .await
-    }
-
-    /// One transaction of segment deletion. With `check_writable`, a read-only flow is
-    /// Forbidden and an unknown flow NotFound.
-    async fn delete_batch(
-        &self,
-        flow_pk: Option<i64>,
-        flow_id: &FlowId,
-        sel: &SegmentSelection<'_>,
-        max_rows: u32,
-        check_writable: bool,
-    ) -> Result<PurgeProgress> {
-        let flow_text = flow_id.to_string();
-        let mut w = self.index.segment_writer().await?;
-        let Some(flow) = w.flow(&flow_text).await? else {
-            if check_writable {
-                return Err(CoreError::NotFound(format!(
-                    "flow {flow_id} does not exist"
-                )));
-            }
-            return Ok(PurgeProgress {
-                deleted: 0,
-                done: true,
-            });
-        };
-        if flow_pk.is_some_and(|pk| pk != flow.pk) {
-            return Err(CoreError::Internal(format!(
-                "flow {flow_id} has pk {}, not {flow_pk:?}",
-                flow.pk
-            )));
-        }
-        if check_writable && flow.read_only {
-            return Err(CoreError::Forbidden(format!("flow {flow_id} is read-only")));
-        }
-        let max_rows = max_rows.max(1);
-        let rows = w
-            .delete_segments(flow.pk, flow.max_segment_ns, sel, max_rows)
-            .await?;
-        let deleted = rows.len() as u64;
-        if let (Some(first), Some(last)) = (rows.first(), rows.iter().map(|r| r.end_ns).max()) {
-            w.release_objects(&released_refs(&rows), self.collect_after_grace())
-                .await?;
-            let now = now_rfc3339();
-            w.touch_flow(flow.pk, 0, &now).await?;
-            let payload = serde_json::json!({ "flow_id": flow_text, "timerange": span_text(first.start_ns, last) });
-            w.insert_event(&NewEvent {
-                event_type: "flows/segments_deleted",
-                flow_id: Some(&flow_text),
-                source_id: Some(&flow.source_id),
-                timestamp: &now,
-                payload: &payload,
-            })
-            .await?;
-        }
-        w.commit().await?;
-        Ok(PurgeProgress {
-            deleted,
-            done: deleted < u64::from(max_rows),
-        })
+        self.index.write(move |tx| batch.run(tx)).await
     }
 
     /// `DELETE /flows/{id}/segments`: deletes the segments lying entirely within
@@ -354,17 +306,20 @@ impl Store {
                 Some(_) => Ok(0),
             };
         };
-        let sel = SegmentSelection {
-            lo,
-            hi,
-            covered: true,
-            object_id: object_id.map(ObjectId::as_str),
-        };
         let mut total = 0;
         loop {
-            let p = self
-                .delete_batch(None, flow_id, &sel, DELETE_BATCH, true)
-                .await?;
+            let batch = DeleteBatch {
+                flow_pk: None,
+                flow_id: *flow_id,
+                lo,
+                hi,
+                covered: true,
+                object_id: object_id.map(ObjectId::to_string),
+                max_rows: DELETE_BATCH,
+                check_writable: true,
+                collect_after_ms: self.collect_after_grace(),
+            };
+            let p = self.index.write(move |tx| batch.run(tx)).await?;
             total += p.deleted;
             if p.done {
                 return Ok(total);
@@ -375,12 +330,14 @@ impl Store {
     /// `POST /flows/{id}/segments`: registers `segments` in one transaction. Segments that
     /// break a rule are left out and returned with their error; the others are registered.
     /// A missing, read-only or container-less flow fails the whole request.
+    ///
+    /// Everything that needs no database (parsing, checks of each segment on its own, the
+    /// stored documents) happens here; the rest is one closure on the index writer.
     pub async fn register_segments(
         &self,
         flow_id: &FlowId,
         segments: Vec<SegmentPost>,
     ) -> Result<Vec<SegmentFailure>> {
-        let flow_text = flow_id.to_string();
         let mut failures: Vec<(usize, CoreError)> = Vec::new();
         let mut candidates = Vec::with_capacity(segments.len());
         for (i, s) in segments.iter().enumerate() {
@@ -389,11 +346,130 @@ impl Store {
                 Err(e) => failures.push((i, e)),
             }
         }
+        let mut reg = Registration {
+            flow_id: *flow_id,
+            flow_text: flow_id.to_string(),
+            segments,
+            candidates,
+            failures,
+            now: now_rfc3339(),
+            now_ms: now_ms(),
+        };
+        let reg = self
+            .index
+            .write(move |tx| {
+                reg.run(tx)?;
+                Ok::<_, CoreError>(reg)
+            })
+            .await?;
 
-        let mut w = self.index.segment_writer().await?;
-        let flow = w
-            .flow(&flow_text)
-            .await?
+        let Registration {
+            segments,
+            mut failures,
+            ..
+        } = reg;
+        failures.sort_by_key(|(i, _)| *i);
+        Ok(failures
+            .into_iter()
+            .map(|(i, error)| SegmentFailure {
+                object_id: segments[i].object_id.clone(),
+                timerange: segments[i].timerange.clone(),
+                error,
+            })
+            .collect())
+    }
+}
+
+/// One transaction of segment deletion, run on the index writer.
+struct DeleteBatch {
+    /// The flow's pk when the caller knows it (checked against the row found).
+    flow_pk: Option<i64>,
+    flow_id: FlowId,
+    lo: i64,
+    hi: i64,
+    covered: bool,
+    object_id: Option<String>,
+    max_rows: u32,
+    /// A read-only flow is Forbidden and an unknown flow NotFound (otherwise: nothing to do).
+    check_writable: bool,
+    collect_after_ms: i64,
+}
+
+impl DeleteBatch {
+    fn run(self, tx: &Tx<'_>) -> Result<PurgeProgress> {
+        let flow_id = &self.flow_id;
+        let flow_text = flow_id.to_string();
+        let Some(flow) = tx.segment_flow(&flow_text)? else {
+            if self.check_writable {
+                return Err(CoreError::NotFound(format!(
+                    "flow {flow_id} does not exist"
+                )));
+            }
+            return Ok(PurgeProgress {
+                deleted: 0,
+                done: true,
+            });
+        };
+        if self.flow_pk.is_some_and(|pk| pk != flow.pk) {
+            return Err(CoreError::Internal(format!(
+                "flow {flow_id} has pk {}, not {:?}",
+                flow.pk, self.flow_pk
+            )));
+        }
+        if self.check_writable && flow.read_only {
+            return Err(CoreError::Forbidden(format!("flow {flow_id} is read-only")));
+        }
+        let sel = SegmentSelection {
+            lo: self.lo,
+            hi: self.hi,
+            covered: self.covered,
+            object_id: self.object_id.as_deref(),
+        };
+        let rows = tx.delete_segments(flow.pk, flow.max_segment_ns, &sel, self.max_rows)?;
+        let deleted = rows.len() as u64;
+        if let (Some(first), Some(last)) = (rows.first(), rows.iter().map(|r| r.end_ns).max()) {
+            tx.release_objects(&released_refs(&rows), self.collect_after_ms)?;
+            let now = now_rfc3339();
+            tx.touch_flow(flow.pk, 0, &now)?;
+            let payload = serde_json::json!({ "flow_id": flow_text, "timerange": span_text(first.start_ns, last) });
+            tx.insert_event(&NewEvent {
+                event_type: "flows/segments_deleted",
+                flow_id: Some(&flow_text),
+                source_id: Some(&flow.source_id),
+                timestamp: &now,
+                payload: &payload,
+            })?;
+        }
+        Ok(PurgeProgress {
+            deleted,
+            done: deleted < u64::from(self.max_rows),
+        })
+    }
+}
+
+/// A registration, prepared outside the writer and completed on it by [`Registration::run`].
+struct Registration {
+    flow_id: FlowId,
+    flow_text: String,
+    segments: Vec<SegmentPost>,
+    /// The segments that passed the checks that need no database.
+    candidates: Vec<Candidate>,
+    /// Segments left out, by index in `segments`, and why.
+    failures: Vec<(usize, CoreError)>,
+    /// The time of the change (RFC 3339 and ms).
+    now: String,
+    now_ms: i64,
+}
+
+impl Registration {
+    /// Runs on the index writer, inside the registration's transaction: flow checks,
+    /// overlap check, object rules, then the writes and the event. Segments that break a
+    /// rule join `failures`; an error fails (and rolls back) the whole request.
+    fn run(&mut self, tx: &Tx<'_>) -> Result<()> {
+        let flow_id = &self.flow_id;
+        let flow_text = self.flow_text.as_str();
+        let flow = tx
+            .segment_flow(flow_text)?
             .ok_or_else(|| CoreError::NotFound(format!("flow {flow_id} does not exist")))?;
         if flow.read_only {
             return Err(CoreError::Forbidden(format!("flow {flow_id} is read-only")));
@@ -408,6 +484,8 @@ impl Store {
                 "flow {flow_id} has no container; set it before registering segments"
             )));
         }
+        let candidates = &mut self.candidates;
+        let segments = &self.segments;
 
         // Existing segments around the posted ones, in one query (per segment only if
         // the posted list is scattered over a crowded part of the timeline).
@@ -419,16 +497,14 @@ impl Store {
         ) {
             let cap =
                 u32::try_from(candidates.len().saturating_mul(4).max(1024)).unwrap_or(u32::MAX);
-            let rows = w
-                .overlapping(flow.pk, flow.max_segment_ns, lo, hi, cap)
-                .await?;
+            let rows = tx.overlapping(flow.pk, flow.max_segment_ns, lo, hi, cap)?;
             per_segment = rows.len() >= cap as usize;
             taken.extend(rows);
         }
 
-        // Objects (media and init) named by the candidates, in one query.
-        let mut ids: Vec<&str> = Vec::new();
-        for c in &candidates {
+        // Objects (media and init) named by the candidates, in one pass.
+        let mut ids: Vec<&str> = Vec::with_capacity(candidates.len() * 2);
+        for c in candidates.iter() {
             let s = &segments[c.index];
             ids.push(s.object_id.as_str());
             if let Some(init) = &s.init_object_id {
@@ -438,20 +514,21 @@ impl Store {
         ids.sort_unstable();
         ids.dedup();
         let mut objects: HashMap<String, ObjectState> = HashMap::with_capacity(ids.len());
-        for row in w.objects(&ids).await? {
+        for row in tx.objects(&ids)? {
             let timerange = row
                 .object_timerange
                 .as_deref()
                 .and_then(|t| t.parse::<TimeRange>().ok());
+            let props = ObjectProps::parse(&row.doc);
             objects.insert(
-                row.id.clone(),
+                row.id,
                 ObjectState {
                     exists: true,
-                    allocated_for_flow: row.allocated_for_flow.clone(),
+                    allocated_for_flow: row.allocated_for_flow,
                     registered: row.first_referenced_by_flow.is_some(),
                     timerange,
-                    timerange_text: row.object_timerange.clone(),
-                    props: ObjectProps::parse(&row.doc),
+                    timerange_text: row.object_timerange,
+                    props,
                     added: 0,
                     first_here: false,
                     external_new: false,
@@ -459,22 +536,18 @@ impl Store {
             );
         }
 
-        let mut accepted: Vec<NewSegment> = Vec::with_capacity(candidates.len());
-        let mut added_segments: Vec<Segment> = Vec::with_capacity(candidates.len());
+        let mut accepted: Vec<usize> = Vec::with_capacity(candidates.len());
         let mut new_instances: Vec<NewInstance> = Vec::new();
         let mut longest = 0i64;
-        for c in &candidates {
+        for (k, c) in candidates.iter_mut().enumerate() {
             let s = &segments[c.index];
-            let overlap = if per_segment {
-                !w.overlapping(flow.pk, flow.max_segment_ns, c.start, c.end, 1)
-                    .await?
-                    .is_empty()
-                    || overlaps_taken(&taken, c.start, c.end)
-            } else {
-                overlaps_taken(&taken, c.start, c.end)
-            };
+            let overlap = overlaps_taken(&taken, c.start, c.end)
+                || (per_segment
+                    && !tx
+                        .overlapping(flow.pk, flow.max_segment_ns, c.start, c.end, 1)?
+                        .is_empty());
             if overlap {
-                failures.push((
+                self.failures.push((
                     c.index,
                     bad(format!(
                         "segment {} overlaps a segment of flow {flow_id}",
@@ -483,112 +556,112 @@ impl Store {
                 ));
                 continue;
             }
-            match self.check_objects(&flow_text, s, c, &mut objects) {
+            match check_objects(flow_text, s, c, &mut objects) {
                 Ok(object_timerange) => {
-                    let (seg, doc) = segment_doc(s, &object_timerange)?;
+                    if object_timerange != c.object_timerange_text {
+                        // The object was registered with other text for its timerange:
+                        // the segment repeats the object's.
+                        c.value["object_timerange"] = serde_json::Value::String(object_timerange);
+                        c.doc = c.value.to_string();
+                    }
                     taken.insert(c.start, c.end);
                     longest = longest.max(c.end.saturating_sub(c.start));
                     new_instances.extend(uncontrolled_instances(s));
-                    accepted.push(NewSegment {
-                        start_ns: c.start,
-                        end_ns: c.end,
-                        object_id: s.object_id.to_string(),
-                        init_object_id: s.init_object_id.as_ref().map(ObjectId::to_string),
-                        doc,
-                    });
-                    added_segments.push(seg);
+                    accepted.push(k);
                 }
-                Err(e) => failures.push((c.index, e)),
+                Err(e) => self.failures.push((c.index, e)),
             }
         }
-
-        if !accepted.is_empty() {
-            let external: Vec<String> = objects
-                .iter()
-                .filter(|(_, o)| o.external_new)
-                .map(|(id, _)| id.clone())
-                .collect();
-            // Instances may repeat within a request (several segments of one object): the
-            // index ignores ones already recorded.
-            w.create_external_objects(&external, now_ms(), &[]).await?;
-            w.add_instances_if_new(&new_instances).await?;
-            w.insert_segments(flow.pk, &accepted).await?;
-            let refs: Vec<ObjectRefs> = objects
-                .iter()
-                .filter(|(_, o)| o.added > 0)
-                .map(|(id, o)| ObjectRefs {
-                    id: id.clone(),
-                    added: o.added,
-                    first_referenced_by_flow: o.first_here.then(|| flow_text.clone()),
-                    object_timerange: if o.first_here {
-                        o.timerange_text.clone()
-                    } else {
-                        None
-                    },
-                    doc: o.first_here.then(|| o.props.to_doc()),
-                })
-                .collect();
-            w.add_object_refs(&refs).await?;
-            let now = now_rfc3339();
-            w.touch_flow(flow.pk, longest, &now).await?;
-            let payload = serde_json::json!({ "flow_id": flow_text, "segments": added_segments });
-            w.insert_event(&NewEvent {
-                event_type: "flows/segments_added",
-                flow_id: Some(&flow_text),
-                source_id: Some(&flow.source_id),
-                timestamp: &now,
-                payload: &payload,
-            })
-            .await?;
-            w.commit().await?;
+        if accepted.is_empty() {
+            return Ok(());
         }
 
-        failures.sort_by_key(|(i, _)| *i);
-        Ok(failures
+        let external: Vec<String> = objects
+            .iter()
+            .filter(|(_, o)| o.external_new)
+            .map(|(id, _)| id.clone())
+            .collect();
+        // Instances may repeat within a request (several segments of one object): the
+        // index ignores ones already recorded.
+        tx.create_external_objects(&external, self.now_ms, &[])?;
+        tx.add_instances_if_new(&new_instances)?;
+        for &k in &accepted {
+            let c = &candidates[k];
+            let s = &segments[c.index];
+            tx.insert_segment(
+                flow.pk,
+                c.start,
+                c.end,
+                s.object_id.as_str(),
+                s.init_object_id.as_ref().map(ObjectId::as_str),
+                &c.doc,
+            )?;
+        }
+        let refs: Vec<ObjectRefs> = objects
             .into_iter()
-            .map(|(i, error)| SegmentFailure {
-                object_id: segments[i].object_id.clone(),
-                timerange: segments[i].timerange.clone(),
-                error,
+            .filter(|(_, o)| o.added > 0)
+            .map(|(id, o)| ObjectRefs {
+                id,
+                added: o.added,
+                first_referenced_by_flow: o.first_here.then(|| flow_text.to_owned()),
+                object_timerange: if o.first_here { o.timerange_text } else { None },
+                doc: o.first_here.then(|| o.props.to_doc()),
             })
-            .collect())
+            .collect();
+        tx.add_object_refs(&refs)?;
+        tx.touch_flow(flow.pk, longest, &self.now)?;
+        let added: Vec<serde_json::Value> = accepted
+            .iter()
+            .map(|&k| std::mem::take(&mut candidates[k].value))
+            .collect();
+        let mut payload = serde_json::Map::with_capacity(2);
+        payload.insert("flow_id".into(), flow_text.into());
+        payload.insert("segments".into(), serde_json::Value::Array(added));
+        tx.insert_event(&NewEvent {
+            event_type: "flows/segments_added",
+            flow_id: Some(flow_text),
+            source_id: Some(&flow.source_id),
+            timestamp: &self.now,
+            payload: &serde_json::Value::Object(payload),
+        })?;
+        Ok(())
     }
+}
 
-    /// The object rules of one segment (media object and init object); on success the
-    /// in-memory object states take the new references and the object's timerange text
-    /// is returned.
-    fn check_objects(
-        &self,
-        flow_text: &str,
-        s: &SegmentPost,
-        c: &Candidate,
-        objects: &mut HashMap<String, ObjectState>,
-    ) -> Result<String> {
-        let oid = s.object_id.as_str();
-        let init = s.init_object_id.as_ref().map(ObjectId::as_str);
+/// The object rules of one segment (media object and init object); on success the
+/// in-memory object states take the new references and the object's timerange text
+/// is returned.
+fn check_objects(
+    flow_text: &str,
+    s: &SegmentPost,
+    c: &Candidate,
+    objects: &mut HashMap<String, ObjectState>,
+) -> Result<String> {
+    let oid = s.object_id.as_str();
+    let init = s.init_object_id.as_ref().map(ObjectId::as_str);
 
-        // The init object first (read only), so that a failure leaves no trace.
-        if let Some(init_id) = init {
-            let o = objects.get(init_id).filter(|o| o.exists).ok_or_else(|| {
+    // The init object first (read only), so that a failure leaves no trace.
+    if let Some(init_id) = init {
+        let o = objects.get(init_id).filter(|o| o.exists).ok_or_else(|| {
                 bad(format!("init object {init_id} is not known; allocate it through /flows/{flow_text}/storage"))
             })?;
-            if !o.registered
-                && o.allocated_for_flow
-                    .as_deref()
-                    .is_some_and(|f| f != flow_text)
-            {
-                return Err(bad(format!(
-                    "init object {init_id} was allocated for another flow"
-                )));
-            }
-            if o.props.role.as_deref() == Some("media") {
-                return Err(bad(format!(
-                    "object {init_id} is a media object, not an init object"
-                )));
-            }
+        if !o.registered
+            && o.allocated_for_flow
+                .as_deref()
+                .is_some_and(|f| f != flow_text)
+        {
+            return Err(bad(format!(
+                "init object {init_id} was allocated for another flow"
+            )));
         }
+        if o.props.role.as_deref() == Some("media") {
+            return Err(bad(format!(
+                "object {init_id} is a media object, not an init object"
+            )));
+        }
+    }
 
-        let media = match objects.get(oid) {
+    let media = match objects.get(oid) {
             Some(o) if o.exists => o.clone(),
             _ if s.get_urls.as_ref().is_some_and(|u| !u.is_empty()) => ObjectState {
                 exists: true,
@@ -607,75 +680,76 @@ impl Store {
                 )))
             }
         };
-        if media.registered || media.first_here {
-            // Re-use: the object's own properties may not change.
-            if media.props.role.as_deref() == Some("init") {
+    if media.registered || media.first_here {
+        // Re-use: the object's own properties may not change.
+        if media.props.role.as_deref() == Some("init") {
+            return Err(bad(format!(
+                "object {oid} is an init object, not a media object"
+            )));
+        }
+        if let (Some(given), Some(have)) = (&s.object_timerange, media.timerange) {
+            if !given.range().normalised_eq(have) {
                 return Err(bad(format!(
-                    "object {oid} is an init object, not a media object"
+                    "object_timerange {given} differs from object {oid}'s timerange {have}"
                 )));
             }
-            if let (Some(given), Some(have)) = (&s.object_timerange, media.timerange) {
-                if !given.range().normalised_eq(have) {
-                    return Err(bad(format!(
-                        "object_timerange {given} differs from object {oid}'s timerange {have}"
-                    )));
-                }
-            }
-            // The segment, moved onto the object's timeline, must lie inside the object
-            // (when object_timerange is given, precheck tested it against that, equal to `have`).
-            if let (Some(have), None) = (media.timerange, &s.object_timerange) {
-                if !have.contains_range(c.object_timerange) {
-                    return Err(bad(format!(
-                        "segment {} minus ts_offset is not within object {oid}'s timerange {have}",
-                        s.timerange
-                    )));
-                }
-            }
-            if init.map(str::to_owned) != media.props.init_object_id {
+        }
+        // The segment, moved onto the object's timeline, must lie inside the object
+        // (when object_timerange is given, precheck tested it against that, equal to `have`).
+        if let (Some(have), None) = (media.timerange, &s.object_timerange) {
+            if !have.contains_range(c.object_timerange) {
                 return Err(bad(format!(
-                    "init_object_id differs from the one object {oid} was registered with"
+                    "segment {} minus ts_offset is not within object {oid}'s timerange {have}",
+                    s.timerange
                 )));
             }
-        } else if media
-            .allocated_for_flow
-            .as_deref()
-            .is_some_and(|f| f != flow_text)
-        {
-            return Err(bad(format!("object {oid} was allocated for another flow")));
         }
-
-        // Commit the references in memory.
-        let entry = objects.entry(oid.to_owned()).or_insert(media);
-        if !(entry.registered || entry.first_here) {
-            entry.first_here = true;
-            entry.timerange = Some(c.object_timerange);
-            entry.timerange_text = Some(c.object_timerange_text.clone());
-            entry.props = ObjectProps {
-                role: Some("media".into()),
-                key_frame_count: s.key_frame_count,
-                init_object_id: init.map(str::to_owned),
-            };
+        if init.map(str::to_owned) != media.props.init_object_id {
+            return Err(bad(format!(
+                "init_object_id differs from the one object {oid} was registered with"
+            )));
         }
-        entry.added += 1;
-        let object_timerange = entry
-            .timerange_text
-            .clone()
-            .unwrap_or_else(|| c.object_timerange_text.clone());
-        if let Some(init_id) = init {
-            if let Some(o) = objects.get_mut(init_id) {
-                if !(o.registered || o.first_here) {
-                    o.first_here = true;
-                    o.props = ObjectProps {
-                        role: Some("init".into()),
-                        ..ObjectProps::default()
-                    };
-                }
-                o.added += 1;
-            }
-        }
-        Ok(object_timerange)
+    } else if media
+        .allocated_for_flow
+        .as_deref()
+        .is_some_and(|f| f != flow_text)
+    {
+        return Err(bad(format!("object {oid} was allocated for another flow")));
     }
 
+    // Commit the references in memory.
+    let entry = objects.entry(oid.to_owned()).or_insert(media);
+    if !(entry.registered || entry.first_here) {
+        entry.first_here = true;
+        entry.timerange = Some(c.object_timerange);
+        entry.timerange_text = Some(c.object_timerange_text.clone());
+        entry.props = ObjectProps {
+            role: Some("media".into()),
+            key_frame_count: s.key_frame_count,
+            init_object_id: init.map(str::to_owned),
+        };
+    }
+    entry.added += 1;
+    let object_timerange = entry
+        .timerange_text
+        .clone()
+        .unwrap_or_else(|| c.object_timerange_text.clone());
+    if let Some(init_id) = init {
+        if let Some(o) = objects.get_mut(init_id) {
+            if !(o.registered || o.first_here) {
+                o.first_here = true;
+                o.props = ObjectProps {
+                    role: Some("init".into()),
+                    ..ObjectProps::default()
+                };
+            }
+            o.added += 1;
+        }
+    }
+    Ok(object_timerange)
+}
+
+impl Store {
     /// `GET /flows/{id}/segments`: one page in timeline order (or reversed). An unknown
     /// flow has no segments.
     pub async fn list_segments(
@@ -695,9 +769,7 @@ impl Store {
             reverse: q.reverse,
         };
         let position = q.page.as_deref().map(parse_key).transpose()?;
-        let Some(flow) = self.index.segment_flow(&flow_id.to_string()).await? else {
-            return Ok(empty(limit));
-        };
+        // An empty range selects nothing, whether or not the flow exists.
         let Some((lo, hi)) = query_bounds(q.timerange.unwrap_or(TimeRange::ETERNITY)) else {
             return Ok(empty(limit));
         };
@@ -712,10 +784,14 @@ impl Store {
             reverse: q.reverse,
             limit,
         };
-        let mut rows = self
+        let Some(found) = self
             .index
-            .segment_page(flow.pk, flow.max_segment_ns, &page)
-            .await?;
+            .flow_segment_page(&flow_id.to_string(), &page, !q.urls.wants_none())
+            .await?
+        else {
+            return Ok(empty(limit));
+        };
+        let (flow, mut rows) = (found.flow, found.rows);
         let next_key = if rows.len() > limit as usize {
             rows.truncate(limit as usize);
             rows.last().map(|r| {
@@ -728,18 +804,8 @@ impl Store {
         } else {
             None
         };
-
-        let mut ids: Vec<&str> = Vec::with_capacity(rows.len() * 2);
-        for r in &rows {
-            ids.push(&r.object_id);
-            if let Some(i) = &r.init_object_id {
-                ids.push(i);
-            }
-        }
-        ids.sort_unstable();
-        ids.dedup();
         let mut urls = UrlBuilder::new(self, &q.urls, flow.container.as_deref());
-        urls.load(&ids).await?;
+        urls.add(&found.instances)?;
 
         let mut segments = Vec::with_capacity(rows.len());
         for r in &rows {

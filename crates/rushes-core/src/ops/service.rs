@@ -64,7 +64,9 @@ impl Store {
         if let Some(description) = post.description {
             settings.push(("description", Value::String(description).to_string()));
         }
-        self.index.set_service_settings(&settings).await?;
+        self.index
+            .write(move |tx| tx.set_service_settings(&settings))
+            .await?;
         Ok(())
     }
 

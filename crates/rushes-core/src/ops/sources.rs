@@ -3,7 +3,7 @@
 
 use rushes_index::{NewEvent, SourceFilter, SourceRow};
 use rushes_model::{Format, Source, SourceCollectionItem, SourceId, TagValue, Tags};
-use serde_json::json;
+use serde_json::{json, Value};
 
 use super::listing::{
     from_doc, index_tags, page_key, to_doc, to_value, Listing, Paging, SortBy, TagFilter,
@@ -35,6 +35,29 @@ pub enum SourceEdit {
 
 /// How many times a compare-and-swap write is retried when another write got there first.
 pub(crate) const CAS_ATTEMPTS: usize = 8;
+
+/// An outbox event with owned parts, to move into an index write.
+#[derive(Debug, Clone)]
+pub(crate) struct Event {
+    pub event_type: &'static str,
+    pub flow_id: Option<String>,
+    pub source_id: Option<String>,
+    pub timestamp: String,
+    pub payload: Value,
+}
+
+impl Event {
+    /// The event as the index writes it.
+    pub(crate) fn new_event(&self) -> NewEvent<'_> {
+        NewEvent {
+            event_type: self.event_type,
+            flow_id: self.flow_id.as_deref(),
+            source_id: self.source_id.as_deref(),
+            timestamp: &self.timestamp,
+            payload: &self.payload,
+        }
+    }
+}
 
 impl Store {
     pub(crate) async fn source_from_row(&self, row: &SourceRow) -> Result<Source> {
@@ -133,25 +156,26 @@ impl Store {
             let current = self.source_from_row(&row).await?;
             full.source_collection = current.source_collection;
             full.collected_by = current.collected_by;
-            let payload = json!({ "source": to_value("source", &full)? });
-            let ts = now_rfc3339();
-            let ev = NewEvent {
+            let ev = Event {
                 event_type: "sources/updated",
                 flow_id: None,
-                source_id: Some(&sid),
-                timestamp: &ts,
-                payload: &payload,
+                source_id: Some(sid.clone()),
+                timestamp: now_rfc3339(),
+                payload: json!({ "source": to_value("source", &full)? }),
             };
+            let (key, expected, label, now) = (sid.clone(), row.doc, source.label, now_ms());
             if self
                 .index
-                .update_source(
-                    &sid,
-                    &row.doc,
-                    source.label.as_deref(),
-                    &doc,
-                    now_ms(),
-                    &[ev],
-                )
+                .write(move |tx| {
+                    tx.update_source(
+                        &key,
+                        &expected,
+                        label.as_deref(),
+                        &doc,
+                        now,
+                        &[ev.new_event()],
+                    )
+                })
                 .await?
             {
                 return Ok(());

@@ -61,8 +61,9 @@ impl Store {
         };
         let doc = to_doc("webhook", &stored)?;
         let status = WebhookStatus::from(status);
+        let (wid, url) = (id.to_string(), stored.webhook.url.clone());
         self.index
-            .insert_webhook(&id.to_string(), &stored.webhook.url, status.as_str(), &doc)
+            .write(move |tx| tx.insert_webhook(&wid, &url, status.as_str(), &doc))
             .await?;
         Ok(WebhookGet {
             id,
@@ -94,9 +95,10 @@ impl Store {
         check_url(&put.webhook.url)?;
         let doc = to_doc("webhook", &put)?;
         let status = WebhookStatus::from(put.status);
+        let (wid, url) = (id.to_string(), put.webhook.url.clone());
         if !self
             .index
-            .update_webhook(&id.to_string(), &put.webhook.url, status.as_str(), &doc)
+            .write(move |tx| tx.update_webhook(&wid, &url, status.as_str(), &doc))
             .await?
         {
             return Err(not_found(id));
@@ -112,7 +114,8 @@ impl Store {
 
     /// `DELETE /service/webhooks/{id}`.
     pub async fn delete_webhook(&self, id: WebhookId) -> Result<()> {
-        if self.index.delete_webhook(&id.to_string()).await? {
+        let wid = id.to_string();
+        if self.index.write(move |tx| tx.delete_webhook(&wid)).await? {
             Ok(())
         } else {
             Err(not_found(id))

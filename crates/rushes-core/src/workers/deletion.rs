@@ -44,12 +44,15 @@ impl Store {
     /// are left, the Flow). Returns true when it found work.
     pub async fn deletion_step(&self, owner: &str) -> Result<bool> {
         let now = now_ms();
-        let _ = self.index.delete_expired_deletions(now).await?;
-        let Some(claim) = self
+        let claimant = owner.to_owned();
+        let claimed = self
             .index
-            .claim_deletion(owner, now, now + LEASE_MS)
-            .await?
-        else {
+            .write(move |tx| {
+                tx.delete_expired_deletions(now)?;
+                tx.claim_deletion(&claimant, now, now + LEASE_MS)
+            })
+            .await?;
+        let Some(claim) = claimed else {
             return Ok(false);
         };
         let mut request: DeletionRequest = from_doc("deletion request", &claim.doc)?;
@@ -90,15 +93,11 @@ impl Store {
         } else {
             Some(now_ms())
         };
+        let (pk, claimant, status) = (claim.pk, owner.to_owned(), request.status);
         self.index
-            .update_deletion(
-                claim.pk,
-                owner,
-                request.status.as_str(),
-                &doc,
-                lease,
-                expiry_ms,
-            )
+            .write(move |tx| {
+                tx.update_deletion(pk, &claimant, status.as_str(), &doc, lease, expiry_ms)
+            })
             .await?;
         Ok(true)
     }

@@ -1,8 +1,9 @@
 //! Flow deletion requests: rows claimed by workers under a lease, and their listings.
 
-use sqlx::{QueryBuilder, Row, Sqlite};
+use rusqlite::{params, OptionalExtension, Row};
 
-use super::listing::{paginate, Order, Page, PageKey};
+use super::listing::{paginate, Order, Page, PageKey, Sql};
+use crate::sqlite::Tx;
 use crate::{Index, Result};
 
 /// A stored deletion request. `doc` is the request as clients see it.
@@ -37,55 +38,44 @@ pub enum DeletionSort {
 
 const COLS: &str = "d.pk, d.id, d.flow_id, d.flow_pk, d.status, d.doc";
 
-fn deletion_row(r: &sqlx::sqlite::SqliteRow) -> Result<DeletionRow> {
+/// Reads a row of [`COLS`] (columns 0 to 5).
+fn deletion_row(r: &Row<'_>) -> rusqlite::Result<DeletionRow> {
     Ok(DeletionRow {
-        pk: r.try_get("pk")?,
-        id: r.try_get("id")?,
-        flow_id: r.try_get("flow_id")?,
-        flow_pk: r.try_get("flow_pk")?,
-        status: r.try_get("status")?,
-        doc: r.try_get("doc")?,
+        pk: r.get(0)?,
+        id: r.get(1)?,
+        flow_id: r.get(2)?,
+        flow_pk: r.get(3)?,
+        status: r.get(4)?,
+        doc: r.get(5)?,
     })
 }
 
 impl Index {
-    /// Inserts a deletion request.
-    pub async fn insert_deletion(&self, d: &NewDeletion<'_>) -> Result<()> {
-        sqlx::query(
-            "INSERT INTO deletion_requests (id, flow_id, flow_pk, status, doc, created_ms, expiry_ms) VALUES (?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(d.id)
-        .bind(d.flow_id)
-        .bind(d.flow_pk)
-        .bind(d.status)
-        .bind(d.doc)
-        .bind(d.created_ms)
-        .bind(d.expiry_ms)
-        .execute(self.writer())
-        .await?;
-        Ok(())
-    }
-
     /// Deletion request `id`, if any.
     pub async fn get_deletion(&self, id: &str) -> Result<Option<DeletionRow>> {
-        let row = sqlx::query(&format!(
-            "SELECT {COLS} FROM deletion_requests d WHERE d.id = ?"
-        ))
-        .bind(id)
-        .fetch_optional(self.reader())
-        .await?;
-        row.as_ref().map(deletion_row).transpose()
+        let id = id.to_owned();
+        self.read(move |c| {
+            Ok(c.prepare_cached(&format!(
+                "SELECT {COLS} FROM deletion_requests d WHERE d.id = ?1"
+            ))?
+            .query_row([id], deletion_row)
+            .optional()?)
+        })
+        .await
     }
 
     /// The unfinished deletion request of Flow `flow_id`, if any.
     pub async fn pending_deletion_for_flow(&self, flow_id: &str) -> Result<Option<DeletionRow>> {
-        let row = sqlx::query(&format!(
-            "SELECT {COLS} FROM deletion_requests d WHERE d.flow_id = ? AND d.status IN ('created', 'started') ORDER BY d.pk LIMIT 1"
-        ))
-        .bind(flow_id)
-        .fetch_optional(self.reader())
-        .await?;
-        row.as_ref().map(deletion_row).transpose()
+        let flow_id = flow_id.to_owned();
+        self.read(move |c| {
+            Ok(c.prepare_cached(&format!(
+                "SELECT {COLS} FROM deletion_requests d WHERE d.flow_id = ?1 \
+                 AND d.status IN ('created', 'started') ORDER BY d.pk LIMIT 1"
+            ))?
+            .query_row([flow_id], deletion_row)
+            .optional()?)
+        })
+        .await
     }
 
     /// One page of deletion requests. `created` and `expiry` sort most recent first by
@@ -112,52 +102,72 @@ impl Index {
                 desc: !reverse,
             },
         };
-        let mut qb: QueryBuilder<'_, Sqlite> = QueryBuilder::new(format!("SELECT {COLS}"));
-        order.push_select(&mut qb);
-        qb.push(" FROM deletion_requests d WHERE 1=1");
-        order.push_after(&mut qb, after);
-        order.push_order_limit(&mut qb, limit);
-        let rows = qb.build().fetch_all(self.reader()).await?;
-        let rows = rows
-            .iter()
-            .map(|r| {
-                let row = deletion_row(r)?;
-                let key = PageKey {
-                    k1: r.try_get("k1")?,
-                    k2: String::new(),
-                    pk: row.pk,
-                };
-                Ok((row, key))
+        let mut q = Sql::new(format!("SELECT {COLS}"));
+        order.push_select(&mut q);
+        q.push(" FROM deletion_requests d WHERE 1=1");
+        order.push_after(&mut q, after);
+        order.push_order_limit(&mut q, limit);
+        let rows = self
+            .read(move |c| {
+                q.query(c, |r| {
+                    let row = deletion_row(r)?;
+                    let key = PageKey {
+                        k1: r.get(6)?,
+                        k2: String::new(),
+                        pk: row.pk,
+                    };
+                    Ok((row, key))
+                })
             })
-            .collect::<Result<Vec<_>>>()?;
+            .await?;
         Ok(paginate(rows, limit))
+    }
+}
+
+impl Tx<'_> {
+    /// Inserts a deletion request.
+    pub fn insert_deletion(&self, d: &NewDeletion<'_>) -> Result<()> {
+        self.conn
+            .prepare_cached(
+                "INSERT INTO deletion_requests (id, flow_id, flow_pk, status, doc, created_ms, expiry_ms) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            )?
+            .execute(params![
+                d.id,
+                d.flow_id,
+                d.flow_pk,
+                d.status,
+                d.doc,
+                d.created_ms,
+                d.expiry_ms
+            ])?;
+        Ok(())
     }
 
     /// Claims one unfinished request whose lease is free or has expired, for `owner`
     /// until `lease_until_ms`.
-    pub async fn claim_deletion(
+    pub fn claim_deletion(
         &self,
         owner: &str,
         now_ms: i64,
         lease_until_ms: i64,
     ) -> Result<Option<DeletionRow>> {
-        let row = sqlx::query(
-            "UPDATE deletion_requests SET lease_owner = ?, lease_until_ms = ? WHERE pk = (\
-               SELECT pk FROM deletion_requests WHERE status IN ('created', 'started') \
-               AND (lease_until_ms IS NULL OR lease_until_ms < ?) ORDER BY pk LIMIT 1) \
-             RETURNING pk, id, flow_id, flow_pk, status, doc",
-        )
-        .bind(owner)
-        .bind(lease_until_ms)
-        .bind(now_ms)
-        .fetch_optional(self.writer())
-        .await?;
-        row.as_ref().map(deletion_row).transpose()
+        Ok(self
+            .conn
+            .prepare_cached(
+                "UPDATE deletion_requests SET lease_owner = ?1, lease_until_ms = ?2 WHERE pk = (\
+                   SELECT pk FROM deletion_requests WHERE status IN ('created', 'started') \
+                   AND (lease_until_ms IS NULL OR lease_until_ms < ?3) ORDER BY pk LIMIT 1) \
+                 RETURNING pk, id, flow_id, flow_pk, status, doc",
+            )?
+            .query_row(params![owner, lease_until_ms, now_ms], deletion_row)
+            .optional()?)
     }
 
     /// Records progress of a claimed request, extending the lease (or releasing it when
-    /// `lease_until_ms` is `None`), and setting `expiry_ms` if given. False when `owner` no longer holds the lease.
-    pub async fn update_deletion(
+    /// `lease_until_ms` is `None`), and setting `expiry_ms` if given. False when `owner` no
+    /// longer holds the lease.
+    pub fn update_deletion(
         &self,
         pk: i64,
         owner: &str,
@@ -166,30 +176,26 @@ impl Index {
         lease_until_ms: Option<i64>,
         expiry_ms: Option<i64>,
     ) -> Result<bool> {
-        let done = sqlx::query(
-            "UPDATE deletion_requests SET status = ?, doc = ?, expiry_ms = COALESCE(?, expiry_ms), lease_until_ms = ?, \
-             lease_owner = CASE WHEN ? IS NULL THEN NULL ELSE lease_owner END WHERE pk = ? AND lease_owner = ?",
-        )
-        .bind(status)
-        .bind(doc)
-        .bind(expiry_ms)
-        .bind(lease_until_ms)
-        .bind(lease_until_ms)
-        .bind(pk)
-        .bind(owner)
-        .execute(self.writer())
-        .await?;
-        Ok(done.rows_affected() == 1)
+        let changed = self
+            .conn
+            .prepare_cached(
+                "UPDATE deletion_requests SET status = ?1, doc = ?2, expiry_ms = COALESCE(?3, expiry_ms), \
+                 lease_until_ms = ?4, lease_owner = CASE WHEN ?4 IS NULL THEN NULL ELSE lease_owner END \
+                 WHERE pk = ?5 AND lease_owner = ?6",
+            )?
+            .execute(params![status, doc, expiry_ms, lease_until_ms, pk, owner])?;
+        Ok(changed == 1)
     }
 
     /// Removes finished requests whose expiry has passed.
-    pub async fn delete_expired_deletions(&self, now_ms: i64) -> Result<u64> {
-        let done = sqlx::query(
-            "DELETE FROM deletion_requests WHERE status IN ('done', 'error') AND expiry_ms IS NOT NULL AND expiry_ms < ?",
-        )
-        .bind(now_ms)
-        .execute(self.writer())
-        .await?;
-        Ok(done.rows_affected())
+    pub fn delete_expired_deletions(&self, now_ms: i64) -> Result<u64> {
+        let deleted = self
+            .conn
+            .prepare_cached(
+                "DELETE FROM deletion_requests WHERE status IN ('done', 'error') \
+                 AND expiry_ms IS NOT NULL AND expiry_ms < ?1",
+            )?
+            .execute([now_ms])?;
+        Ok(deleted as u64)
     }
 }

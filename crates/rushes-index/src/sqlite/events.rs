@@ -1,7 +1,8 @@
 //! The outbox: events written in the same transaction as the change that caused them.
 
-use sqlx::SqliteConnection;
+use rusqlite::params;
 
+use crate::sqlite::Tx;
 use crate::Result;
 
 /// An event to append to the outbox.
@@ -17,16 +18,22 @@ pub struct NewEvent<'a> {
     pub payload: &'a serde_json::Value,
 }
 
-/// Appends `ev` to the outbox on `conn`, which must be inside the transaction of the change.
-pub(crate) async fn insert_event(conn: &mut SqliteConnection, ev: &NewEvent<'_>) -> Result<()> {
-    sqlx::query("INSERT INTO events (id, event_type, flow_id, source_id, timestamp, payload) VALUES (?, ?, ?, ?, ?, ?)")
-        .bind(uuid::Uuid::new_v4().to_string())
-        .bind(ev.event_type)
-        .bind(ev.flow_id)
-        .bind(ev.source_id)
-        .bind(ev.timestamp)
-        .bind(ev.payload.to_string())
-        .execute(conn)
-        .await?;
-    Ok(())
+impl Tx<'_> {
+    /// Appends `ev` to the outbox, in this transaction.
+    pub fn insert_event(&self, ev: &NewEvent<'_>) -> Result<()> {
+        self.conn
+            .prepare_cached(
+                "INSERT INTO events (id, event_type, flow_id, source_id, timestamp, payload) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )?
+            .execute(params![
+                uuid::Uuid::new_v4().to_string(),
+                ev.event_type,
+                ev.flow_id,
+                ev.source_id,
+                ev.timestamp,
+                ev.payload.to_string()
+            ])?;
+        Ok(())
+    }
 }

@@ -1,12 +1,13 @@
 //! Flows: rows, create/replace with their collection members and implicit Sources,
 //! listings, timeranges from the segment index, and removal of the Flow row.
 
-use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection};
+use rusqlite::{params, OptionalExtension, Row};
 
-use super::events::{insert_event, NewEvent};
-use super::listing::{paginate, push_list, push_tag_filters, Page, PageKey, TagFilter};
-use super::sources::{delete_source_if_orphan, insert_source_if_new, order, ListSpec, NewSource};
+use super::events::NewEvent;
+use super::listing::{paginate, push_tag_filters, Page, PageKey, Sql, TagFilter};
+use super::sources::{order, ListSpec, NewSource};
 use crate::error::conflict_on_unique;
+use crate::sqlite::Tx;
 use crate::{Index, IndexError, Result};
 
 /// A stored Flow. `doc` is the Flow JSON as last written, without derived fields.
@@ -93,153 +94,35 @@ const FLOW_COLS: &str =
     "f.pk, f.id, f.source_id, f.format, f.read_only, f.deleting, f.doc, f.max_segment_ns, \
                          f.segments_updated, f.created_ms, f.updated_ms";
 
-fn flow_row(r: &sqlx::sqlite::SqliteRow) -> Result<FlowRow> {
+/// Reads a row of [`FLOW_COLS`] (columns 0 to 10).
+fn flow_row(r: &Row<'_>) -> rusqlite::Result<FlowRow> {
     Ok(FlowRow {
-        pk: r.try_get("pk")?,
-        id: r.try_get("id")?,
-        source_id: r.try_get("source_id")?,
-        format: r.try_get("format")?,
-        read_only: r.try_get::<i64, _>("read_only")? != 0,
-        deleting: r.try_get::<i64, _>("deleting")? != 0,
-        doc: r.try_get("doc")?,
-        max_segment_ns: r.try_get("max_segment_ns")?,
-        segments_updated: r.try_get("segments_updated")?,
-        created_ms: r.try_get("created_ms")?,
-        updated_ms: r.try_get("updated_ms")?,
+        pk: r.get(0)?,
+        id: r.get(1)?,
+        source_id: r.get(2)?,
+        format: r.get(3)?,
+        read_only: r.get(4)?,
+        deleting: r.get(5)?,
+        doc: r.get(6)?,
+        max_segment_ns: r.get(7)?,
+        segments_updated: r.get(8)?,
+        created_ms: r.get(9)?,
+        updated_ms: r.get(10)?,
     })
-}
-
-async fn replace_members(
-    conn: &mut SqliteConnection,
-    pk: i64,
-    members: &[(String, String)],
-) -> Result<()> {
-    sqlx::query("DELETE FROM flow_collection_members WHERE parent_pk = ?")
-        .bind(pk)
-        .execute(&mut *conn)
-        .await?;
-    for (position, (member, role)) in members.iter().enumerate() {
-        sqlx::query("INSERT INTO flow_collection_members (parent_pk, member_id, role, position) VALUES (?, ?, ?, ?)")
-            .bind(pk)
-            .bind(member)
-            .bind(role)
-            .bind(position as i64)
-            .execute(&mut *conn)
-            .await
-            .map_err(|e| conflict_on_unique(e, || format!("flow {member} appears twice in the flow collection")))?;
-    }
-    Ok(())
-}
-
-async fn write_events(conn: &mut SqliteConnection, events: &[NewEvent<'_>]) -> Result<()> {
-    for ev in events {
-        insert_event(conn, ev).await?;
-    }
-    Ok(())
 }
 
 impl Index {
     /// The Flow with id `id`, if any.
     pub async fn get_flow(&self, id: &str) -> Result<Option<FlowRow>> {
-        let row = sqlx::query(&format!("SELECT {FLOW_COLS} FROM flows f WHERE f.id = ?"))
-            .bind(id)
-            .fetch_optional(self.reader())
-            .await?;
-        row.as_ref().map(flow_row).transpose()
-    }
-
-    /// Creates a Flow (and its Source, if new) with `events`. Returns whether the Source
-    /// was created. A Flow with the same id is a conflict.
-    pub async fn create_flow(
-        &self,
-        w: &FlowWrite<'_>,
-        source: &SourceIfNew<'_>,
-        events: &[NewEvent<'_>],
-    ) -> Result<bool> {
-        let mut tx = self.writer().begin().await?;
-        let created_source = insert_source_if_new(&mut tx, &source.source).await?;
-        if created_source {
-            insert_event(&mut tx, &source.created_event).await?;
-        }
-        let pk: i64 = sqlx::query_scalar(
-            "INSERT INTO flows (id, source_id, format, codec, label, frame_width, frame_height, read_only, doc, \
-             profile_id, status, init_segments, created_ms, updated_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
-             RETURNING pk",
-        )
-        .bind(w.id)
-        .bind(w.source_id)
-        .bind(w.format)
-        .bind(w.codec)
-        .bind(w.label)
-        .bind(w.frame_width)
-        .bind(w.frame_height)
-        .bind(w.read_only)
-        .bind(w.doc)
-        .bind(w.profile_id)
-        .bind(w.status)
-        .bind(w.init_segments)
-        .bind(w.now_ms)
-        .bind(w.now_ms)
-        .fetch_one(&mut *tx)
+        let id = id.to_owned();
+        self.read(move |c| {
+            Ok(
+                c.prepare_cached(&format!("SELECT {FLOW_COLS} FROM flows f WHERE f.id = ?1"))?
+                    .query_row([id], flow_row)
+                    .optional()?,
+            )
+        })
         .await
-        .map_err(|e| conflict_on_unique(e, || format!("flow {} already exists", w.id)))?;
-        replace_members(&mut tx, pk, w.members).await?;
-        write_events(&mut tx, events).await?;
-        tx.commit().await?;
-        Ok(created_source)
-    }
-
-    /// Replaces Flow `pk` if its document is still `expected_doc` (compare-and-swap):
-    /// columns, document and collection members, creating `new_source` and deleting an
-    /// orphaned old Source as given, with `events`. Returns false (nothing written) when
-    /// the Flow is gone or was changed meanwhile.
-    pub async fn update_flow(
-        &self,
-        pk: i64,
-        expected_doc: &str,
-        w: &FlowWrite<'_>,
-        new_source: Option<&SourceIfNew<'_>>,
-        old_source: Option<&SourceIfOrphan<'_>>,
-        events: &[NewEvent<'_>],
-    ) -> Result<bool> {
-        let mut tx = self.writer().begin().await?;
-        let done = sqlx::query(
-            "UPDATE flows SET source_id = ?, format = ?, codec = ?, label = ?, frame_width = ?, frame_height = ?, \
-             read_only = ?, doc = ?, profile_id = ?, status = ?, init_segments = ?, updated_ms = ? \
-             WHERE pk = ? AND doc = ?",
-        )
-        .bind(w.source_id)
-        .bind(w.format)
-        .bind(w.codec)
-        .bind(w.label)
-        .bind(w.frame_width)
-        .bind(w.frame_height)
-        .bind(w.read_only)
-        .bind(w.doc)
-        .bind(w.profile_id)
-        .bind(w.status)
-        .bind(w.init_segments)
-        .bind(w.now_ms)
-        .bind(pk)
-        .bind(expected_doc);
-        // The new Source must exist before the Flow refers to it.
-        if let Some(s) = new_source {
-            if insert_source_if_new(&mut tx, &s.source).await? {
-                insert_event(&mut tx, &s.created_event).await?;
-            }
-        }
-        if done.execute(&mut *tx).await?.rows_affected() == 0 {
-            return Ok(false);
-        }
-        replace_members(&mut tx, pk, w.members).await?;
-        if let Some(o) = old_source {
-            if delete_source_if_orphan(&mut tx, o.source_id).await? {
-                insert_event(&mut tx, &o.deleted_event).await?;
-            }
-        }
-        write_events(&mut tx, events).await?;
-        tx.commit().await?;
-        Ok(true)
     }
 
     /// The Flow's timerange as half-open nanoseconds: the start of its first Segment and
@@ -258,133 +141,269 @@ impl Index {
             Some(qs) => (qs, qs.saturating_sub(max_segment_ns)),
             None => (i64::MIN, i64::MIN),
         };
-        let first: Option<i64> = sqlx::query_scalar(
-            "SELECT start_ns FROM segments WHERE flow_pk = ? AND start_ns < ? AND start_ns >= ? AND end_ns > ? \
-             ORDER BY start_ns ASC LIMIT 1",
-        )
-        .bind(pk)
-        .bind(qe)
-        .bind(lower)
-        .bind(qs)
-        .fetch_optional(self.reader())
-        .await?;
-        let Some(first) = first else { return Ok(None) };
-        let last: Option<i64> = sqlx::query_scalar(
-            "SELECT end_ns FROM segments WHERE flow_pk = ? AND start_ns < ? ORDER BY start_ns DESC LIMIT 1",
-        )
-        .bind(pk)
-        .bind(qe)
-        .fetch_optional(self.reader())
-        .await?;
-        Ok(last.filter(|&e| e > qs).map(|e| (first, e)))
+        self.read(move |c| {
+            let first: Option<i64> = c
+                .prepare_cached(
+                    "SELECT start_ns FROM segments WHERE flow_pk = ?1 AND start_ns < ?2 \
+                     AND start_ns >= ?3 AND end_ns > ?4 ORDER BY start_ns ASC LIMIT 1",
+                )?
+                .query_row(params![pk, qe, lower, qs], |r| r.get(0))
+                .optional()?;
+            let Some(first) = first else { return Ok(None) };
+            let last: Option<i64> = c
+                .prepare_cached(
+                    "SELECT end_ns FROM segments WHERE flow_pk = ?1 AND start_ns < ?2 \
+                     ORDER BY start_ns DESC LIMIT 1",
+                )?
+                .query_row(params![pk, qe], |r| r.get(0))
+                .optional()?;
+            Ok(last.filter(|&e| e > qs).map(|e| (first, e)))
+        })
+        .await
     }
 
     /// The ids of the Flows whose collection holds Flow `id`.
     pub async fn flow_collected_by(&self, id: &str) -> Result<Vec<String>> {
-        let rows = sqlx::query_scalar(
-            "SELECT p.id FROM flow_collection_members m JOIN flows p ON p.pk = m.parent_pk WHERE m.member_id = ? ORDER BY p.pk",
-        )
-        .bind(id)
-        .fetch_all(self.reader())
-        .await?;
-        Ok(rows)
+        let id = id.to_owned();
+        self.read(move |c| {
+            let mut st = c.prepare_cached(
+                "SELECT p.id FROM flow_collection_members m JOIN flows p ON p.pk = m.parent_pk \
+                 WHERE m.member_id = ?1 ORDER BY p.pk",
+            )?;
+            let rows = st
+                .query_map([id], |r| r.get(0))?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            Ok(rows)
+        })
+        .await
     }
 
     /// One page of Flows matching `filter`.
     pub async fn list_flows(&self, filter: &FlowFilter, spec: &ListSpec) -> Result<Page<FlowRow>> {
         let order = order("f", spec.sort, spec.reverse);
-        let mut qb: QueryBuilder<'_, Sqlite> = QueryBuilder::new(format!("SELECT {FLOW_COLS}"));
-        order.push_select(&mut qb);
-        qb.push(" FROM flows f WHERE 1=1");
-        let eq = |qb: &mut QueryBuilder<'_, Sqlite>, col: &str, v: &Option<String>| {
+        let mut q = Sql::new(format!("SELECT {FLOW_COLS}"));
+        order.push_select(&mut q);
+        q.push(" FROM flows f WHERE 1=1");
+        let eq = |q: &mut Sql, col: &str, v: &Option<String>| {
             if let Some(v) = v {
-                qb.push(format!(" AND {col} = ")).push_bind(v.clone());
+                q.push(&format!(" AND {col} = ")).bind(v.clone());
             }
         };
-        eq(&mut qb, "f.source_id", &filter.source_id);
-        eq(&mut qb, "f.format", &filter.format);
-        eq(&mut qb, "f.codec", &filter.codec);
-        eq(&mut qb, "f.profile_id", &filter.profile_id);
-        eq(&mut qb, "f.label", &filter.label);
-        eq(&mut qb, "f.status", &filter.status);
+        eq(&mut q, "f.source_id", &filter.source_id);
+        eq(&mut q, "f.format", &filter.format);
+        eq(&mut q, "f.codec", &filter.codec);
+        eq(&mut q, "f.profile_id", &filter.profile_id);
+        eq(&mut q, "f.label", &filter.label);
+        eq(&mut q, "f.status", &filter.status);
         if let Some(w) = filter.frame_width {
-            qb.push(" AND f.frame_width = ").push_bind(w);
+            q.push(" AND f.frame_width = ").bind(w);
         }
         if let Some(h) = filter.frame_height {
-            qb.push(" AND f.frame_height = ").push_bind(h);
+            q.push(" AND f.frame_height = ").bind(h);
         }
         if let Some(i) = filter.init_segments {
-            qb.push(" AND f.init_segments = ").push_bind(i);
+            q.push(" AND f.init_segments = ").bind(i);
         }
-        push_tag_filters(&mut qb, "f.doc", &filter.tags);
+        push_tag_filters(&mut q, "f.doc", &filter.tags);
         match filter.timerange {
             None => {}
             Some(TimeFilter::NoContent) => {
-                qb.push(" AND NOT EXISTS (SELECT 1 FROM segments sg WHERE sg.flow_pk = f.pk)");
+                q.push(" AND NOT EXISTS (SELECT 1 FROM segments sg WHERE sg.flow_pk = f.pk)");
             }
             Some(TimeFilter::Overlaps { start, end }) => {
-                qb.push(" AND EXISTS (SELECT 1 FROM segments sg WHERE sg.flow_pk = f.pk)");
+                q.push(" AND EXISTS (SELECT 1 FROM segments sg WHERE sg.flow_pk = f.pk)");
                 if let Some(end) = end {
-                    qb.push(" AND (SELECT sg.start_ns FROM segments sg WHERE sg.flow_pk = f.pk ORDER BY sg.start_ns ASC LIMIT 1) < ")
-                        .push_bind(end);
+                    q.push(" AND (SELECT sg.start_ns FROM segments sg WHERE sg.flow_pk = f.pk ORDER BY sg.start_ns ASC LIMIT 1) < ")
+                        .bind(end);
                 }
                 if let Some(start) = start {
-                    qb.push(" AND (SELECT sg.end_ns FROM segments sg WHERE sg.flow_pk = f.pk ORDER BY sg.start_ns DESC LIMIT 1) > ")
-                        .push_bind(start);
+                    q.push(" AND (SELECT sg.end_ns FROM segments sg WHERE sg.flow_pk = f.pk ORDER BY sg.start_ns DESC LIMIT 1) > ")
+                        .bind(start);
                 }
             }
         }
         match &filter.collected_by {
             None => {}
             Some(ids) if ids.is_empty() => {
-                qb.push(" AND NOT EXISTS (SELECT 1 FROM flow_collection_members m WHERE m.member_id = f.id)");
+                q.push(" AND NOT EXISTS (SELECT 1 FROM flow_collection_members m WHERE m.member_id = f.id)");
             }
             Some(ids) => {
-                qb.push(
+                q.push(
                     " AND EXISTS (SELECT 1 FROM flow_collection_members m JOIN flows p ON p.pk = m.parent_pk \
                      WHERE m.member_id = f.id AND p.id IN (",
                 );
-                push_list(&mut qb, ids);
-                qb.push("))");
+                q.list(ids);
+                q.push("))");
             }
         }
-        order.push_after(&mut qb, spec.after.as_ref());
-        order.push_order_limit(&mut qb, spec.limit);
-        let rows = qb.build().fetch_all(self.reader()).await?;
-        let rows = rows
-            .iter()
-            .map(|r| {
-                let row = flow_row(r)?;
-                let key = PageKey {
-                    k1: r.try_get("k1")?,
-                    k2: r.try_get("k2")?,
-                    pk: row.pk,
-                };
-                Ok((row, key))
+        order.push_after(&mut q, spec.after.as_ref());
+        order.push_order_limit(&mut q, spec.limit);
+        let rows = self
+            .read(move |c| {
+                q.query(c, |r| {
+                    let row = flow_row(r)?;
+                    let key = PageKey {
+                        k1: r.get(11)?,
+                        k2: r.get(12)?,
+                        pk: row.pk,
+                    };
+                    Ok((row, key))
+                })
             })
-            .collect::<Result<Vec<_>>>()?;
+            .await?;
         Ok(paginate(rows, spec.limit))
     }
 
     /// How many Segments Flow `pk` has, counting no further than `cap`.
     pub async fn count_segments_capped(&self, pk: i64, cap: u32) -> Result<u64> {
-        let n: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM (SELECT 1 FROM segments WHERE flow_pk = ? LIMIT ?)",
-        )
-        .bind(pk)
-        .bind(i64::from(cap))
-        .fetch_one(self.reader())
-        .await?;
-        Ok(n.max(0) as u64)
+        self.read(move |c| {
+            let n: i64 = c
+                .prepare_cached(
+                    "SELECT COUNT(*) FROM (SELECT 1 FROM segments WHERE flow_pk = ?1 LIMIT ?2)",
+                )?
+                .query_row(params![pk, i64::from(cap)], |r| r.get(0))?;
+            Ok(n.max(0) as u64)
+        })
+        .await
+    }
+}
+
+impl Tx<'_> {
+    fn replace_members(&self, pk: i64, members: &[(String, String)]) -> Result<()> {
+        self.conn
+            .prepare_cached("DELETE FROM flow_collection_members WHERE parent_pk = ?1")?
+            .execute([pk])?;
+        let mut st = self.conn.prepare_cached(
+            "INSERT INTO flow_collection_members (parent_pk, member_id, role, position) \
+             VALUES (?1, ?2, ?3, ?4)",
+        )?;
+        for (position, (member, role)) in members.iter().enumerate() {
+            st.execute(params![pk, member, role, position as i64])
+                .map_err(|e| {
+                    conflict_on_unique(e, || {
+                        format!("flow {member} appears twice in the flow collection")
+                    })
+                })?;
+        }
+        Ok(())
+    }
+
+    fn write_events(&self, events: &[NewEvent<'_>]) -> Result<()> {
+        for ev in events {
+            self.insert_event(ev)?;
+        }
+        Ok(())
+    }
+
+    /// Creates a Flow (and its Source, if new) with `events`. Returns whether the Source
+    /// was created. A Flow with the same id is a conflict.
+    pub fn create_flow(
+        &self,
+        w: &FlowWrite<'_>,
+        source: &SourceIfNew<'_>,
+        events: &[NewEvent<'_>],
+    ) -> Result<bool> {
+        let created_source = self.insert_source_if_new(&source.source)?;
+        if created_source {
+            self.insert_event(&source.created_event)?;
+        }
+        let pk: i64 = self
+            .conn
+            .prepare_cached(
+                "INSERT INTO flows (id, source_id, format, codec, label, frame_width, frame_height, \
+                 read_only, doc, profile_id, status, init_segments, created_ms, updated_ms) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?13) RETURNING pk",
+            )?
+            .query_row(
+                params![
+                    w.id,
+                    w.source_id,
+                    w.format,
+                    w.codec,
+                    w.label,
+                    w.frame_width,
+                    w.frame_height,
+                    w.read_only,
+                    w.doc,
+                    w.profile_id,
+                    w.status,
+                    w.init_segments,
+                    w.now_ms
+                ],
+                |r| r.get(0),
+            )
+            .map_err(|e| conflict_on_unique(e, || format!("flow {} already exists", w.id)))?;
+        self.replace_members(pk, w.members)?;
+        self.write_events(events)?;
+        Ok(created_source)
+    }
+
+    /// Replaces Flow `pk` if its document is still `expected_doc` (compare-and-swap):
+    /// columns, document and collection members, creating `new_source` and deleting an
+    /// orphaned old Source as given, with `events`. Returns false (nothing written) when
+    /// the Flow is gone or was changed meanwhile.
+    pub fn update_flow(
+        &self,
+        pk: i64,
+        expected_doc: &str,
+        w: &FlowWrite<'_>,
+        new_source: Option<&SourceIfNew<'_>>,
+        old_source: Option<&SourceIfOrphan<'_>>,
+        events: &[NewEvent<'_>],
+    ) -> Result<bool> {
+        let unchanged = self
+            .conn
+            .prepare_cached("SELECT 1 FROM flows WHERE pk = ?1 AND doc = ?2")?
+            .query_row(params![pk, expected_doc], |_| Ok(()))
+            .optional()?
+            .is_some();
+        if !unchanged {
+            return Ok(false);
+        }
+        // The new Source must exist before the Flow refers to it.
+        if let Some(s) = new_source {
+            if self.insert_source_if_new(&s.source)? {
+                self.insert_event(&s.created_event)?;
+            }
+        }
+        self.conn
+            .prepare_cached(
+                "UPDATE flows SET source_id = ?1, format = ?2, codec = ?3, label = ?4, frame_width = ?5, \
+                 frame_height = ?6, read_only = ?7, doc = ?8, profile_id = ?9, status = ?10, \
+                 init_segments = ?11, updated_ms = ?12 WHERE pk = ?13",
+            )?
+            .execute(params![
+                w.source_id,
+                w.format,
+                w.codec,
+                w.label,
+                w.frame_width,
+                w.frame_height,
+                w.read_only,
+                w.doc,
+                w.profile_id,
+                w.status,
+                w.init_segments,
+                w.now_ms,
+                pk
+            ])?;
+        self.replace_members(pk, w.members)?;
+        if let Some(o) = old_source {
+            if self.delete_source_if_orphan(o.source_id)? {
+                self.insert_event(&o.deleted_event)?;
+            }
+        }
+        self.write_events(events)?;
+        Ok(true)
     }
 
     /// Marks Flow `pk` as being deleted (it refuses new Segments from now on).
-    pub async fn set_flow_deleting(&self, pk: i64) -> Result<()> {
-        let done = sqlx::query("UPDATE flows SET deleting = 1 WHERE pk = ?")
-            .bind(pk)
-            .execute(self.writer())
-            .await?;
-        if done.rows_affected() == 0 {
+    pub fn set_flow_deleting(&self, pk: i64) -> Result<()> {
+        let changed = self
+            .conn
+            .prepare_cached("UPDATE flows SET deleting = 1 WHERE pk = ?1")?
+            .execute([pk])?;
+        if changed == 0 {
             return Err(IndexError::NotFound(format!("flow pk {pk}")));
         }
         Ok(())
@@ -392,35 +411,33 @@ impl Index {
 
     /// Deletes the row of Flow `pk` once it has no Segments left, with its collection
     /// members and, if no other Flow refers to it, its Source. Writes `flow_deleted` (and
-    /// `source.deleted_event` when the Source goes) in the same transaction. Returns false
-    /// when Segments remain (nothing is deleted) and true when the Flow is gone.
-    pub async fn delete_flow_row(
+    /// `source.deleted_event` when the Source goes) with it. Returns false when Segments
+    /// remain (nothing is deleted) and true when the Flow is gone.
+    pub fn delete_flow_row(
         &self,
         pk: i64,
         source: &SourceIfOrphan<'_>,
         flow_deleted: &NewEvent<'_>,
     ) -> Result<bool> {
-        let mut tx = self.writer().begin().await?;
-        let remaining: Option<i64> =
-            sqlx::query_scalar("SELECT 1 FROM segments WHERE flow_pk = ? LIMIT 1")
-                .bind(pk)
-                .fetch_optional(&mut *tx)
-                .await?;
+        let remaining = self
+            .conn
+            .prepare_cached("SELECT 1 FROM segments WHERE flow_pk = ?1 LIMIT 1")?
+            .query_row([pk], |_| Ok(()))
+            .optional()?;
         if remaining.is_some() {
             return Ok(false);
         }
-        let done = sqlx::query("DELETE FROM flows WHERE pk = ?")
-            .bind(pk)
-            .execute(&mut *tx)
-            .await?;
-        if done.rows_affected() == 0 {
+        let deleted = self
+            .conn
+            .prepare_cached("DELETE FROM flows WHERE pk = ?1")?
+            .execute([pk])?;
+        if deleted == 0 {
             return Ok(true);
         }
-        insert_event(&mut tx, flow_deleted).await?;
-        if delete_source_if_orphan(&mut tx, source.source_id).await? {
-            insert_event(&mut tx, &source.deleted_event).await?;
+        self.insert_event(flow_deleted)?;
+        if self.delete_source_if_orphan(source.source_id)? {
+            self.insert_event(&source.deleted_event)?;
         }
-        tx.commit().await?;
         Ok(true)
     }
 }

@@ -3,7 +3,10 @@
 use std::fmt;
 use std::str::FromStr;
 
-use sqlx::{QueryBuilder, Sqlite};
+use rusqlite::types::Value;
+use rusqlite::{params_from_iter, Connection, Row, Statement};
+
+use crate::Result;
 
 /// The position after which the next page starts: the row's two sort values and its `pk`.
 ///
@@ -68,6 +71,79 @@ pub struct Page<T> {
     pub next: Option<PageKey>,
 }
 
+/// A statement built from pieces, with its parameters bound in order (`?`).
+///
+/// Listings with filters have many shapes. A shape that depends only on which filters are
+/// present is prepared once per connection and cached; one whose text depends on the
+/// length of a list given by the client (`IN (?, ?, ...)`) is prepared each time, so
+/// that such lists cannot crowd the hot statements out of the cache.
+#[derive(Debug, Clone)]
+pub(crate) struct Sql {
+    text: String,
+    params: Vec<Value>,
+    cacheable: bool,
+}
+
+impl Sql {
+    pub(crate) fn new(text: impl Into<String>) -> Sql {
+        Sql {
+            text: text.into(),
+            params: Vec::new(),
+            cacheable: true,
+        }
+    }
+
+    /// Appends SQL text.
+    pub(crate) fn push(&mut self, text: &str) -> &mut Sql {
+        self.text.push_str(text);
+        self
+    }
+
+    /// Appends a `?` bound to `value`.
+    pub(crate) fn bind(&mut self, value: impl Into<Value>) -> &mut Sql {
+        self.text.push('?');
+        self.params.push(value.into());
+        self
+    }
+
+    /// Appends `?, ?, ...` bound to `values` (a single NULL when empty, which matches
+    /// nothing).
+    pub(crate) fn list(&mut self, values: &[String]) -> &mut Sql {
+        self.cacheable = false;
+        if values.is_empty() {
+            return self.push("NULL");
+        }
+        for (i, v) in values.iter().enumerate() {
+            if i > 0 {
+                self.push(", ");
+            }
+            self.bind(v.clone());
+        }
+        self
+    }
+
+    /// Runs the statement on `conn`, mapping each row with `f`.
+    pub(crate) fn query<T>(
+        &self,
+        conn: &Connection,
+        f: impl FnMut(&Row<'_>) -> rusqlite::Result<T>,
+    ) -> Result<Vec<T>> {
+        let mut cached;
+        let mut plain;
+        let st: &mut Statement<'_> = if self.cacheable {
+            cached = conn.prepare_cached(&self.text)?;
+            &mut cached
+        } else {
+            plain = conn.prepare(&self.text)?;
+            &mut plain
+        };
+        let rows = st
+            .query_map(params_from_iter(self.params.iter()), f)?
+            .collect::<rusqlite::Result<Vec<T>>>()?;
+        Ok(rows)
+    }
+}
+
 /// How a listing is ordered: SQL expressions of the two sort values and the pk column.
 /// A constant integer in ORDER BY names a result column, so "no value" is `(pk * 0)`.
 pub(crate) struct Order {
@@ -79,34 +155,34 @@ pub(crate) struct Order {
 
 impl Order {
     /// Adds `, k1 AS k1, k2 AS k2` to a select list.
-    pub(crate) fn push_select(&self, qb: &mut QueryBuilder<'_, Sqlite>) {
-        qb.push(format!(", {} AS k1, {} AS k2", self.k1, self.k2));
+    pub(crate) fn push_select(&self, q: &mut Sql) {
+        q.push(&format!(", {} AS k1, {} AS k2", self.k1, self.k2));
     }
 
     /// Adds ` AND (k1, k2, pk) > / < (...)` for the rows after `after`.
-    pub(crate) fn push_after(&self, qb: &mut QueryBuilder<'_, Sqlite>, after: Option<&PageKey>) {
+    pub(crate) fn push_after(&self, q: &mut Sql, after: Option<&PageKey>) {
         let Some(key) = after else { return };
         let op = if self.desc { "<" } else { ">" };
-        qb.push(format!(
+        q.push(&format!(
             " AND ({}, {}, {}) {op} (",
             self.k1, self.k2, self.pk
         ));
-        qb.push_bind(key.k1)
+        q.bind(key.k1)
             .push(", ")
-            .push_bind(key.k2.clone())
+            .bind(key.k2.clone())
             .push(", ")
-            .push_bind(key.pk)
+            .bind(key.pk)
             .push(")");
     }
 
     /// Adds ` ORDER BY ... LIMIT limit+1` (one more row tells whether there is a next page).
-    pub(crate) fn push_order_limit(&self, qb: &mut QueryBuilder<'_, Sqlite>, limit: u32) {
+    pub(crate) fn push_order_limit(&self, q: &mut Sql, limit: u32) {
         let dir = if self.desc { "DESC" } else { "ASC" };
-        qb.push(format!(
+        q.push(&format!(
             " ORDER BY {} {dir}, {} {dir}, {} {dir} LIMIT ",
             self.k1, self.k2, self.pk
         ));
-        qb.push_bind(i64::from(limit) + 1);
+        q.bind(i64::from(limit) + 1);
     }
 }
 
@@ -128,48 +204,32 @@ pub(crate) fn paginate<T>(mut rows: Vec<(T, PageKey)>, limit: u32) -> Page<T> {
 }
 
 /// Adds one ` AND ...` clause per tag filter on the JSON column `doc`.
-pub(crate) fn push_tag_filters(
-    qb: &mut QueryBuilder<'_, Sqlite>,
-    doc: &str,
-    filters: &[TagFilter],
-) {
+pub(crate) fn push_tag_filters(q: &mut Sql, doc: &str, filters: &[TagFilter]) {
     for f in filters {
         match f {
             TagFilter::Exists { name, present } => {
-                qb.push(if *present {
+                q.push(if *present {
                     " AND EXISTS"
                 } else {
                     " AND NOT EXISTS"
                 });
-                qb.push(format!(
+                q.push(&format!(
                     " (SELECT 1 FROM json_each({doc}, '$.tags') t WHERE t.key = "
                 ));
-                qb.push_bind(name.clone()).push(")");
+                q.bind(name.clone()).push(")");
             }
             TagFilter::AnyOf { name, values } => {
-                qb.push(format!(
+                q.push(&format!(
                     " AND EXISTS (SELECT 1 FROM json_each({doc}, '$.tags') t WHERE t.key = "
                 ));
-                qb.push_bind(name.clone());
-                qb.push(" AND ((t.type = 'text' AND t.value IN (");
-                push_list(qb, values);
-                qb.push(")) OR (t.type = 'array' AND EXISTS (SELECT 1 FROM json_each(t.value) v WHERE v.value IN (");
-                push_list(qb, values);
-                qb.push(")))))");
+                q.bind(name.clone());
+                q.push(" AND ((t.type = 'text' AND t.value IN (");
+                q.list(values);
+                q.push(")) OR (t.type = 'array' AND EXISTS (SELECT 1 FROM json_each(t.value) v WHERE v.value IN (");
+                q.list(values);
+                q.push(")))))");
             }
         }
-    }
-}
-
-/// Adds `?, ?, ...` bound to `values` (a single NULL when empty, which matches nothing).
-pub(crate) fn push_list(qb: &mut QueryBuilder<'_, Sqlite>, values: &[String]) {
-    if values.is_empty() {
-        qb.push("NULL");
-        return;
-    }
-    let mut sep = qb.separated(", ");
-    for v in values {
-        sep.push_bind(v.clone());
     }
 }
 

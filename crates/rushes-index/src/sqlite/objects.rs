@@ -1,10 +1,10 @@
-//! Media objects: allocation, reference counts (inside a [`SegmentWriter`]), instances,
-//! the flows that reference an object, and the queries of garbage collection.
+//! Media objects: allocation, reference counts (as [`Tx`] methods used by registrations),
+//! instances, the flows that reference an object, and the queries of garbage collection.
 
-use sqlx::{Row, Sqlite, Transaction};
+use rusqlite::{params, Connection, OptionalExtension, Row};
 
 use crate::error::conflict_on_unique;
-use crate::sqlite::segments::SegmentWriter;
+use crate::sqlite::Tx;
 use crate::{Index, IndexError, Result};
 
 /// One object row.
@@ -79,68 +79,102 @@ pub enum InstanceKey<'a> {
     Label(&'a str),
 }
 
-const OBJECT_COLS: &str =
-    "id, allocated_for_flow, first_referenced_by_flow, object_timerange, content_type, \
-     ref_count, collect_after_ms, created_ms, doc";
-const INSTANCE_COLS: &str = "object_id, storage_id, url, label, controlled, doc";
+const OBJECT_SQL: &str = "SELECT id, allocated_for_flow, first_referenced_by_flow, \
+     object_timerange, content_type, ref_count, collect_after_ms, created_ms, doc \
+     FROM objects WHERE id = ?1";
 
-fn object_row(r: &sqlx::sqlite::SqliteRow) -> Result<ObjectRow> {
+fn object_row(r: &Row<'_>) -> rusqlite::Result<ObjectRow> {
     Ok(ObjectRow {
-        id: r.try_get(0)?,
-        allocated_for_flow: r.try_get(1)?,
-        first_referenced_by_flow: r.try_get(2)?,
-        object_timerange: r.try_get(3)?,
-        content_type: r.try_get(4)?,
-        ref_count: r.try_get(5)?,
-        collect_after_ms: r.try_get(6)?,
-        created_ms: r.try_get(7)?,
-        doc: r.try_get(8)?,
+        id: r.get(0)?,
+        allocated_for_flow: r.get(1)?,
+        first_referenced_by_flow: r.get(2)?,
+        object_timerange: r.get(3)?,
+        content_type: r.get(4)?,
+        ref_count: r.get(5)?,
+        collect_after_ms: r.get(6)?,
+        created_ms: r.get(7)?,
+        doc: r.get(8)?,
     })
 }
 
-fn instance_row(r: &sqlx::sqlite::SqliteRow) -> Result<InstanceRow> {
+/// An instance row from column `at` on: object_id, storage_id, url, label, controlled, doc.
+fn instance_row_at(r: &Row<'_>, at: usize) -> rusqlite::Result<InstanceRow> {
     Ok(InstanceRow {
-        object_id: r.try_get(0)?,
-        storage_id: r.try_get(1)?,
-        url: r.try_get(2)?,
-        label: r.try_get(3)?,
-        controlled: r.try_get::<i64, _>(4)? != 0,
-        doc: r.try_get(5)?,
+        object_id: r.get(at)?,
+        storage_id: r.get(at + 1)?,
+        url: r.get(at + 2)?,
+        label: r.get(at + 3)?,
+        controlled: r.get::<_, i64>(at + 4)? != 0,
+        doc: r.get(at + 5)?,
     })
 }
 
-fn json_list<S: AsRef<str>>(ids: &[S]) -> String {
-    serde_json::Value::Array(
-        ids.iter()
-            .map(|s| serde_json::Value::from(s.as_ref()))
-            .collect(),
-    )
-    .to_string()
+fn owned_ids<S: AsRef<str>>(ids: &[S]) -> Vec<String> {
+    ids.iter().map(|s| s.as_ref().to_owned()).collect()
 }
 
-async fn insert_instances(
-    tx: &mut Transaction<'static, Sqlite>,
-    list: &[NewInstance],
-) -> Result<()> {
-    for i in list {
-        sqlx::query(&format!(
-            "INSERT INTO object_instances ({INSTANCE_COLS}) VALUES (?, ?, ?, ?, ?, ?)"
-        ))
-        .bind(&i.object_id)
-        .bind(&i.storage_id)
-        .bind(&i.url)
-        .bind(&i.label)
-        .bind(i64::from(i.controlled))
-        .bind(&i.doc)
-        .execute(&mut **tx)
-        .await
+/// The objects among `ids` that are recorded, one primary-key lookup each.
+fn objects_by_id<S: AsRef<str>>(conn: &Connection, ids: &[S]) -> Result<Vec<ObjectRow>> {
+    let mut st = conn.prepare_cached(OBJECT_SQL)?;
+    let mut out = Vec::with_capacity(ids.len());
+    for id in ids {
+        if let Some(row) = st.query_row([id.as_ref()], object_row).optional()? {
+            out.push(row);
+        }
+    }
+    Ok(out)
+}
+
+fn insert_instance(conn: &Connection, i: &NewInstance, or_ignore: bool) -> Result<usize> {
+    let sql = if or_ignore {
+        "INSERT OR IGNORE INTO object_instances \
+         (object_id, storage_id, url, label, controlled, doc) VALUES (?1, ?2, ?3, ?4, ?5, ?6)"
+    } else {
+        "INSERT INTO object_instances \
+         (object_id, storage_id, url, label, controlled, doc) VALUES (?1, ?2, ?3, ?4, ?5, ?6)"
+    };
+    conn.prepare_cached(sql)?
+        .execute(params![
+            i.object_id,
+            i.storage_id,
+            i.url,
+            i.label,
+            i64::from(i.controlled),
+            i.doc
+        ])
         .map_err(|e| {
             conflict_on_unique(e, || {
                 format!("object {} already has that instance", i.object_id)
             })
-        })?;
+        })
+}
+
+/// The instances of the objects `ids` with their object's `content_type`, controlled
+/// first, then in registration order. Two lookups per object, each on one of the partial
+/// unique indexes (controlled instances have a `storage_id`, uncontrolled ones none).
+pub(crate) fn instances_of<S: AsRef<str>>(
+    conn: &Connection,
+    ids: &[S],
+) -> Result<Vec<(InstanceRow, Option<String>)>> {
+    let mut st = conn.prepare_cached(
+        "SELECT i.pk, i.object_id, i.storage_id, i.url, i.label, i.controlled, i.doc, o.content_type \
+         FROM object_instances i JOIN objects o ON o.id = i.object_id \
+         WHERE i.object_id = ?1 AND i.storage_id IS NOT NULL \
+         UNION ALL \
+         SELECT i.pk, i.object_id, i.storage_id, i.url, i.label, i.controlled, i.doc, o.content_type \
+         FROM object_instances i JOIN objects o ON o.id = i.object_id \
+         WHERE i.object_id = ?1 AND i.storage_id IS NULL",
+    )?;
+    let mut out: Vec<(bool, i64, (InstanceRow, Option<String>))> = Vec::with_capacity(ids.len());
+    for id in ids {
+        let mut rows = st.query([id.as_ref()])?;
+        while let Some(r) = rows.next()? {
+            let inst = instance_row_at(r, 1)?;
+            out.push((inst.controlled, r.get(0)?, (inst, r.get(7)?)));
+        }
     }
-    Ok(())
+    out.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+    Ok(out.into_iter().map(|(_, _, row)| row).collect())
 }
 
 impl Index {
@@ -150,61 +184,53 @@ impl Index {
         if objects.is_empty() {
             return Ok(());
         }
-        let mut tx = self.writer().begin().await?;
-        let rows: Vec<serde_json::Value> = objects
-            .iter()
-            .map(|o| {
-                serde_json::json!([
-                    o.id,
-                    o.allocated_for_flow,
-                    o.content_type,
-                    o.created_ms,
-                    o.collect_after_ms
-                ])
-            })
-            .collect();
-        sqlx::query(
-            "INSERT INTO objects (id, allocated_for_flow, content_type, created_ms, collect_after_ms, ref_count) \
-             SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]'), json_extract(value, '$[2]'), \
-                    json_extract(value, '$[3]'), json_extract(value, '$[4]'), 0 FROM json_each(?)",
-        )
-        .bind(serde_json::Value::Array(rows).to_string())
-        .execute(&mut *tx)
+        let objects = objects.to_vec();
+        self.write(move |tx| {
+            let mut object = tx.conn.prepare_cached(
+                "INSERT INTO objects \
+                 (id, allocated_for_flow, content_type, created_ms, collect_after_ms, ref_count) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, 0)",
+            )?;
+            let mut instance = tx.conn.prepare_cached(
+                "INSERT INTO object_instances (object_id, storage_id, controlled, doc) \
+                 VALUES (?1, ?2, 1, '{}')",
+            )?;
+            for o in &objects {
+                object
+                    .execute(params![
+                        o.id,
+                        o.allocated_for_flow,
+                        o.content_type,
+                        o.created_ms,
+                        o.collect_after_ms
+                    ])
+                    .map_err(|e| {
+                        conflict_on_unique(e, || {
+                            "an object with one of those ids exists already".to_owned()
+                        })
+                    })?;
+                instance.execute(params![o.id, o.storage_id])?;
+            }
+            Ok(())
+        })
         .await
-        .map_err(|e| conflict_on_unique(e, || "an object with one of those ids exists already".to_owned()))?;
-        let instances: Vec<serde_json::Value> = objects
-            .iter()
-            .map(|o| serde_json::json!([o.id, o.storage_id]))
-            .collect();
-        sqlx::query(
-            "INSERT INTO object_instances (object_id, storage_id, controlled, doc) \
-             SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]'), 1, '{}' FROM json_each(?)",
-        )
-        .bind(serde_json::Value::Array(instances).to_string())
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(())
     }
 
     /// The object `id`, if recorded.
     pub async fn object(&self, id: &str) -> Result<Option<ObjectRow>> {
-        let row = sqlx::query(&format!("SELECT {OBJECT_COLS} FROM objects WHERE id = ?"))
-            .bind(id)
-            .fetch_optional(self.reader())
-            .await?;
-        row.as_ref().map(object_row).transpose()
+        let id = id.to_owned();
+        self.read(move |c| {
+            Ok(c.prepare_cached(OBJECT_SQL)?
+                .query_row([id], object_row)
+                .optional()?)
+        })
+        .await
     }
 
     /// The objects among `ids` that are recorded.
     pub async fn objects<S: AsRef<str>>(&self, ids: &[S]) -> Result<Vec<ObjectRow>> {
-        let rows = sqlx::query(&format!(
-            "SELECT {OBJECT_COLS} FROM objects WHERE id IN (SELECT value FROM json_each(?))"
-        ))
-        .bind(json_list(ids))
-        .fetch_all(self.reader())
-        .await?;
-        rows.iter().map(object_row).collect()
+        let ids = owned_ids(ids);
+        self.read(move |c| objects_by_id(c, &ids)).await
     }
 
     /// The instances of the objects `ids`, controlled first, then in registration order,
@@ -213,47 +239,42 @@ impl Index {
         &self,
         ids: &[S],
     ) -> Result<Vec<(InstanceRow, Option<String>)>> {
-        let rows = sqlx::query(
-            "SELECT i.object_id, i.storage_id, i.url, i.label, i.controlled, i.doc, o.content_type \
-             FROM object_instances i JOIN objects o ON o.id = i.object_id \
-             WHERE i.object_id IN (SELECT value FROM json_each(?)) ORDER BY i.controlled DESC, i.pk",
-        )
-        .bind(json_list(ids))
-        .fetch_all(self.reader())
-        .await?;
-        rows.iter()
-            .map(|r| Ok((instance_row(r)?, r.try_get(6)?)))
-            .collect()
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ids = owned_ids(ids);
+        self.read(move |c| instances_of(c, &ids)).await
     }
 
-    /// `(pk, flow id)` of the flows with a segment referencing object `id` (as media or init
-    /// object), in flow order after `after_pk`, at most `limit + 1`.
+    /// `(pk, flow id, flow doc)` of the flows with a segment referencing object `id` (as
+    /// media or init object), in flow order after `after_pk`, at most `limit + 1`.
     pub async fn object_flows(
         &self,
         id: &str,
         after_pk: i64,
         limit: u32,
     ) -> Result<Vec<(i64, String, String)>> {
-        let rows: Vec<(i64, String, String)> = sqlx::query_as(
-            "SELECT f.pk, f.id, f.doc FROM flows f WHERE f.pk IN ( \
-                 SELECT DISTINCT flow_pk FROM segments WHERE object_id = ?1 AND flow_pk > ?2 \
-                 UNION SELECT DISTINCT flow_pk FROM segments WHERE init_object_id = ?1 AND flow_pk > ?2) \
-             ORDER BY f.pk LIMIT ?3",
-        )
-        .bind(id)
-        .bind(after_pk)
-        .bind(i64::from(limit) + 1)
-        .fetch_all(self.reader())
-        .await?;
-        Ok(rows)
+        let id = id.to_owned();
+        self.read(move |c| {
+            let mut st = c.prepare_cached(
+                "SELECT f.pk, f.id, f.doc FROM flows f WHERE f.pk IN ( \
+                     SELECT DISTINCT flow_pk FROM segments WHERE object_id = ?1 AND flow_pk > ?2 \
+                     UNION SELECT DISTINCT flow_pk FROM segments WHERE init_object_id = ?1 AND flow_pk > ?2) \
+                 ORDER BY f.pk LIMIT ?3",
+            )?;
+            let rows = st.query_map(params![id, after_pk, i64::from(limit) + 1], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+            })?;
+            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        })
+        .await
     }
 
     /// Records an instance of an existing object.
     pub async fn add_instance(&self, inst: &NewInstance) -> Result<()> {
-        let mut tx = self.writer().begin().await?;
-        insert_instances(&mut tx, std::slice::from_ref(inst)).await?;
-        tx.commit().await?;
-        Ok(())
+        let inst = inst.clone();
+        self.write(move |tx| insert_instance(tx.conn, &inst, false).map(|_| ()))
+            .await
     }
 
     /// Deletes one instance of object `id` unless it is the last one; returns the deleted
@@ -263,58 +284,67 @@ impl Index {
         id: &str,
         key: InstanceKey<'_>,
     ) -> Result<Option<InstanceRow>> {
-        let mut tx = self.writer().begin().await?;
-        let (col, val) = match key {
-            InstanceKey::StorageId(s) => ("storage_id", s),
-            InstanceKey::Label(l) => ("label", l),
+        let id = id.to_owned();
+        let (by_label, value) = match key {
+            InstanceKey::StorageId(s) => (false, s.to_owned()),
+            InstanceKey::Label(l) => (true, l.to_owned()),
         };
-        let found = sqlx::query(&format!(
-            "SELECT pk, {INSTANCE_COLS} FROM object_instances WHERE object_id = ? AND {col} = ? ORDER BY pk LIMIT 1"
-        ))
-        .bind(id)
-        .bind(val)
-        .fetch_optional(&mut *tx)
-        .await?;
-        let Some(found) = found else {
-            return Ok(None);
-        };
-        let pk: i64 = found.try_get(0)?;
-        let total: i64 =
-            sqlx::query_scalar("SELECT count(*) FROM object_instances WHERE object_id = ?")
-                .bind(id)
-                .fetch_one(&mut *tx)
-                .await?;
-        if total <= 1 {
-            return Err(IndexError::Conflict(format!(
-                "instance is the only one of object {id}"
-            )));
-        }
-        sqlx::query("DELETE FROM object_instances WHERE pk = ?")
-            .bind(pk)
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        let row = InstanceRow {
-            object_id: found.try_get(1)?,
-            storage_id: found.try_get(2)?,
-            url: found.try_get(3)?,
-            label: found.try_get(4)?,
-            controlled: found.try_get::<i64, _>(5)? != 0,
-            doc: found.try_get(6)?,
-        };
-        Ok(Some(row))
+        self.write(move |tx| {
+            // Each half on one of the partial indexes of object_instances.
+            let sql = if by_label {
+                "SELECT pk, object_id, storage_id, url, label, controlled, doc FROM object_instances \
+                 WHERE object_id = ?1 AND label = ?2 AND storage_id IS NOT NULL \
+                 UNION ALL \
+                 SELECT pk, object_id, storage_id, url, label, controlled, doc FROM object_instances \
+                 WHERE object_id = ?1 AND label = ?2 AND storage_id IS NULL \
+                 ORDER BY pk LIMIT 1"
+            } else {
+                "SELECT pk, object_id, storage_id, url, label, controlled, doc FROM object_instances \
+                 WHERE object_id = ?1 AND storage_id = ?2 ORDER BY pk LIMIT 1"
+            };
+            let found = tx
+                .conn
+                .prepare_cached(sql)?
+                .query_row(params![id, value], |r| {
+                    Ok((r.get::<_, i64>(0)?, instance_row_at(r, 1)?))
+                })
+                .optional()?;
+            let Some((pk, row)) = found else {
+                return Ok(None);
+            };
+            let total: i64 = tx
+                .conn
+                .prepare_cached(
+                    "SELECT (SELECT count(*) FROM object_instances \
+                             WHERE object_id = ?1 AND storage_id IS NOT NULL) \
+                          + (SELECT count(*) FROM object_instances \
+                             WHERE object_id = ?1 AND storage_id IS NULL)",
+                )?
+                .query_row([&id], |r| r.get(0))?;
+            if total <= 1 {
+                return Err(IndexError::Conflict(format!(
+                    "instance is the only one of object {id}"
+                )));
+            }
+            tx.conn
+                .prepare_cached("DELETE FROM object_instances WHERE pk = ?1")?
+                .execute([pk])?;
+            Ok(Some(row))
+        })
+        .await
     }
 
     /// Ids of objects without references whose collection time is before `now_ms`.
     pub async fn collectable_objects(&self, now_ms: i64, limit: u32) -> Result<Vec<String>> {
-        let ids: Vec<String> = sqlx::query_scalar(
-            "SELECT id FROM objects WHERE ref_count = 0 AND collect_after_ms < ? ORDER BY collect_after_ms LIMIT ?",
-        )
-        .bind(now_ms)
-        .bind(i64::from(limit))
-        .fetch_all(self.reader())
-        .await?;
-        Ok(ids)
+        self.read(move |c| {
+            let mut st = c.prepare_cached(
+                "SELECT id FROM objects WHERE ref_count = 0 AND collect_after_ms < ?1 \
+                 ORDER BY collect_after_ms LIMIT ?2",
+            )?;
+            let rows = st.query_map(params![now_ms, i64::from(limit)], |r| r.get(0))?;
+            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        })
+        .await
     }
 
     /// Deletes object `id` and its instances if it is still unreferenced and collectable at
@@ -325,124 +355,109 @@ impl Index {
         id: &str,
         now_ms: i64,
     ) -> Result<Option<Vec<InstanceRow>>> {
-        let mut tx = self.writer().begin().await?;
-        let deleted = sqlx::query(
-            "DELETE FROM objects WHERE id = ? AND ref_count = 0 AND collect_after_ms < ?",
-        )
-        .bind(id)
-        .bind(now_ms)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        if deleted == 0 {
-            return Ok(None);
-        }
-        let rows = sqlx::query(&format!(
-            "DELETE FROM object_instances WHERE object_id = ? RETURNING {INSTANCE_COLS}"
-        ))
-        .bind(id)
-        .fetch_all(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        rows.iter()
-            .map(instance_row)
-            .collect::<Result<Vec<_>>>()
-            .map(Some)
+        let id = id.to_owned();
+        self.write(move |tx| {
+            let deleted = tx
+                .conn
+                .prepare_cached(
+                    "DELETE FROM objects WHERE id = ?1 AND ref_count = 0 AND collect_after_ms < ?2",
+                )?
+                .execute(params![id, now_ms])?;
+            if deleted == 0 {
+                return Ok(None);
+            }
+            // Each statement on one of the partial indexes of object_instances.
+            let mut out = Vec::new();
+            for sql in [
+                "DELETE FROM object_instances WHERE object_id = ?1 AND storage_id IS NOT NULL \
+                 RETURNING pk, object_id, storage_id, url, label, controlled, doc",
+                "DELETE FROM object_instances WHERE object_id = ?1 AND storage_id IS NULL \
+                 RETURNING pk, object_id, storage_id, url, label, controlled, doc",
+            ] {
+                let mut st = tx.conn.prepare_cached(sql)?;
+                let mut rows = st.query([&id])?;
+                while let Some(r) = rows.next()? {
+                    out.push((r.get::<_, i64>(0)?, instance_row_at(r, 1)?));
+                }
+            }
+            out.sort_by_key(|(pk, _)| *pk);
+            Ok(Some(out.into_iter().map(|(_, row)| row).collect()))
+        })
+        .await
     }
 
     /// The ids among `ids` that have no object row.
     pub async fn unknown_objects<S: AsRef<str>>(&self, ids: &[S]) -> Result<Vec<String>> {
-        let ids: Vec<String> = sqlx::query_scalar(
-            "SELECT value FROM json_each(?) WHERE value NOT IN (SELECT id FROM objects)",
-        )
-        .bind(json_list(ids))
-        .fetch_all(self.reader())
-        .await?;
-        Ok(ids)
+        let ids = owned_ids(ids);
+        self.read(move |c| {
+            let mut st = c.prepare_cached("SELECT 1 FROM objects WHERE id = ?1")?;
+            let mut unknown = Vec::new();
+            for id in ids {
+                if !st.exists([&id])? {
+                    unknown.push(id);
+                }
+            }
+            Ok(unknown)
+        })
+        .await
     }
 }
 
-impl SegmentWriter {
+impl Tx<'_> {
     /// The objects among `ids` that are recorded, read inside the transaction.
-    pub async fn objects<S: AsRef<str>>(&mut self, ids: &[S]) -> Result<Vec<ObjectRow>> {
-        let rows = sqlx::query(&format!(
-            "SELECT {OBJECT_COLS} FROM objects WHERE id IN (SELECT value FROM json_each(?))"
-        ))
-        .bind(json_list(ids))
-        .fetch_all(&mut *self.tx)
-        .await?;
-        rows.iter().map(object_row).collect()
+    pub fn objects<S: AsRef<str>>(&self, ids: &[S]) -> Result<Vec<ObjectRow>> {
+        objects_by_id(self.conn, ids)
     }
 
     /// Creates objects first seen in a registration (held outside this store's storage),
     /// with their uncontrolled instances.
-    pub async fn create_external_objects(
-        &mut self,
+    pub fn create_external_objects(
+        &self,
         ids: &[String],
         created_ms: i64,
         instances: &[NewInstance],
     ) -> Result<()> {
+        let mut st = self
+            .conn
+            .prepare_cached("INSERT INTO objects (id, created_ms, ref_count) VALUES (?1, ?2, 0)")?;
         for id in ids {
-            sqlx::query("INSERT INTO objects (id, created_ms, ref_count) VALUES (?, ?, 0)")
-                .bind(id)
-                .bind(created_ms)
-                .execute(&mut *self.tx)
-                .await
+            st.execute(params![id, created_ms])
                 .map_err(|e| conflict_on_unique(e, || format!("object {id} exists already")))?;
         }
-        insert_instances(&mut self.tx, instances).await
-    }
-
-    /// Adds uncontrolled instances to existing objects, ignoring ones already recorded.
-    pub async fn add_instances_if_new(&mut self, instances: &[NewInstance]) -> Result<()> {
         for i in instances {
-            sqlx::query(&format!(
-                "INSERT OR IGNORE INTO object_instances ({INSTANCE_COLS}) VALUES (?, ?, ?, ?, ?, ?)"
-            ))
-            .bind(&i.object_id)
-            .bind(&i.storage_id)
-            .bind(&i.url)
-            .bind(&i.label)
-            .bind(i64::from(i.controlled))
-            .bind(&i.doc)
-            .execute(&mut *self.tx)
-            .await?;
+            insert_instance(self.conn, i, false)?;
         }
         Ok(())
     }
 
-    /// Adds references to objects (aggregated per object by the caller) in one statement:
-    /// they stop being collectable, and an object's first registration fixes its first
-    /// flow, timerange and doc.
-    pub async fn add_object_refs(&mut self, refs: &[ObjectRefs]) -> Result<()> {
-        if refs.is_empty() {
-            return Ok(());
+    /// Adds uncontrolled instances to existing objects, ignoring ones already recorded.
+    pub fn add_instances_if_new(&self, instances: &[NewInstance]) -> Result<()> {
+        for i in instances {
+            insert_instance(self.conn, i, true)?;
         }
-        let list: Vec<serde_json::Value> = refs
-            .iter()
-            .map(|r| {
-                serde_json::json!([
-                    r.id,
-                    r.added,
-                    r.first_referenced_by_flow,
-                    r.object_timerange,
-                    r.doc
-                ])
-            })
-            .collect();
-        sqlx::query(
-            "UPDATE objects SET ref_count = objects.ref_count + d.n, collect_after_ms = NULL, \
-                 first_referenced_by_flow = coalesce(objects.first_referenced_by_flow, d.first), \
-                 object_timerange = coalesce(objects.object_timerange, d.tr), \
-                 doc = coalesce(d.doc, objects.doc) \
-             FROM (SELECT json_extract(value, '$[0]') AS id, json_extract(value, '$[1]') AS n, \
-                          json_extract(value, '$[2]') AS first, json_extract(value, '$[3]') AS tr, \
-                          json_extract(value, '$[4]') AS doc FROM json_each(?)) AS d \
-             WHERE objects.id = d.id",
-        )
-        .bind(serde_json::Value::Array(list).to_string())
-        .execute(&mut *self.tx)
-        .await?;
+        Ok(())
+    }
+
+    /// Adds references to objects (aggregated per object by the caller), one statement
+    /// per object: they stop being collectable, and an object's first registration fixes
+    /// its first flow, timerange and doc.
+    pub fn add_object_refs(&self, refs: &[ObjectRefs]) -> Result<()> {
+        let mut st = self.conn.prepare_cached(
+            "UPDATE objects SET ref_count = ref_count + ?2, collect_after_ms = NULL, \
+                 first_referenced_by_flow = coalesce(first_referenced_by_flow, ?3), \
+                 object_timerange = coalesce(object_timerange, ?4), \
+                 doc = coalesce(?5, doc) \
+             WHERE id = ?1",
+        )?;
+        for r in refs {
+            st.execute(params![
+                r.id,
+                r.added,
+                r.first_referenced_by_flow,
+                r.object_timerange,
+                r.doc
+            ])?;
+        }
         Ok(())
     }
 }

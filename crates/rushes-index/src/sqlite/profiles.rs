@@ -1,9 +1,10 @@
 //! Flow Profiles: immutable documents of technical metadata, listed by insertion order.
 
-use sqlx::{QueryBuilder, Row, Sqlite};
+use rusqlite::{params, OptionalExtension};
 
-use super::listing::{paginate, Order, Page, PageKey};
+use super::listing::{paginate, Order, Page, PageKey, Sql};
 use crate::error::conflict_on_unique;
+use crate::sqlite::Tx;
 use crate::{Index, Result};
 
 /// Filters of `GET /service/profiles`.
@@ -14,24 +15,27 @@ pub struct ProfileFilter {
     pub label: Option<String>,
 }
 
-impl Index {
+impl Tx<'_> {
     /// Inserts a Profile; a Profile with the same id is a conflict.
-    pub async fn insert_profile(&self, id: &str, doc: &str) -> Result<()> {
-        sqlx::query("INSERT INTO profiles (id, doc) VALUES (?, ?)")
-            .bind(id)
-            .bind(doc)
-            .execute(self.writer())
-            .await
+    pub fn insert_profile(&self, id: &str, doc: &str) -> Result<()> {
+        self.conn
+            .prepare_cached("INSERT INTO profiles (id, doc) VALUES (?1, ?2)")?
+            .execute(params![id, doc])
             .map_err(|e| conflict_on_unique(e, || format!("profile {id} already exists")))?;
         Ok(())
     }
+}
 
+impl Index {
     /// The document of Profile `id`, if any.
     pub async fn get_profile(&self, id: &str) -> Result<Option<String>> {
-        Ok(sqlx::query_scalar("SELECT doc FROM profiles WHERE id = ?")
-            .bind(id)
-            .fetch_optional(self.reader())
-            .await?)
+        let id = id.to_owned();
+        self.read(move |c| {
+            Ok(c.prepare_cached("SELECT doc FROM profiles WHERE id = ?1")?
+                .query_row([id], |r| r.get(0))
+                .optional()?)
+        })
+        .await
     }
 
     /// One page of Profile documents, in insertion order.
@@ -47,36 +51,35 @@ impl Index {
             pk: "p.pk",
             desc: false,
         };
-        let mut qb: QueryBuilder<'_, Sqlite> = QueryBuilder::new("SELECT p.pk, p.doc");
-        order.push_select(&mut qb);
-        qb.push(" FROM profiles p WHERE 1=1");
+        let mut q = Sql::new("SELECT p.pk, p.doc");
+        order.push_select(&mut q);
+        q.push(" FROM profiles p WHERE 1=1");
         for (path, v) in [
             ("$.flow_metadata.format", &filter.format),
             ("$.flow_metadata.codec", &filter.codec),
             ("$.label", &filter.label),
         ] {
             if let Some(v) = v {
-                qb.push(format!(" AND json_extract(p.doc, '{path}') = "))
-                    .push_bind(v.clone());
+                q.push(&format!(" AND json_extract(p.doc, '{path}') = "))
+                    .bind(v.clone());
             }
         }
-        order.push_after(&mut qb, after);
-        order.push_order_limit(&mut qb, limit);
-        let rows = qb.build().fetch_all(self.reader()).await?;
-        let rows = rows
-            .iter()
-            .map(|r| {
-                let pk: i64 = r.try_get("pk")?;
-                Ok((
-                    r.try_get::<String, _>("doc")?,
-                    PageKey {
-                        k1: 0,
-                        k2: String::new(),
-                        pk,
-                    },
-                ))
+        order.push_after(&mut q, after);
+        order.push_order_limit(&mut q, limit);
+        let rows = self
+            .read(move |c| {
+                q.query(c, |r| {
+                    Ok((
+                        r.get::<_, String>(1)?,
+                        PageKey {
+                            k1: 0,
+                            k2: String::new(),
+                            pk: r.get(0)?,
+                        },
+                    ))
+                })
             })
-            .collect::<Result<Vec<_>>>()?;
+            .await?;
         Ok(paginate(rows, limit))
     }
 }

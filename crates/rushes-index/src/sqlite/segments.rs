@@ -1,16 +1,17 @@
-//! Segments: the hot path. Reads by overlap with a timerange (keyset by `start_ns`) and a
-//! write transaction ([`SegmentWriter`]) that registers or deletes segments together with
-//! the object reference counts, the flow's derived columns and the outbox rows.
+//! Segments: the hot path. Reads by overlap with a timerange (keyset by `start_ns`), and
+//! the statements of a registration or deletion ([`Tx`] methods) that change segments
+//! together with the object reference counts, the flow's derived columns and the outbox.
 //!
 //! Every overlap query is bounded by the flow's `max_segment_ns` so that it walks the
 //! `(flow_pk, start_ns)` primary key from just before the range it returns.
 
 use std::collections::HashMap;
 
-use sqlx::{Row, Sqlite, Transaction};
+use rusqlite::{params, Connection, OptionalExtension, Row};
 
-use crate::sqlite::events::{insert_event, NewEvent};
-use crate::{Index, IndexError, Result};
+use crate::sqlite::objects::instances_of;
+use crate::sqlite::Tx;
+use crate::{Index, InstanceRow, Result};
 
 /// What the segment operations need to know about a flow.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -63,9 +64,18 @@ impl SegmentSelection<'_> {
     /// The bound on `end_ns`: `end_ns > lo` for overlap, `end_ns <= hi` for covered.
     fn end_test(&self) -> (&'static str, i64) {
         if self.covered {
-            ("end_ns <= ?", self.hi)
+            ("end_ns <= ?4", self.hi)
         } else {
-            ("end_ns > ?", self.lo)
+            ("end_ns > ?4", self.lo)
+        }
+    }
+
+    /// The object filter, bound as `?5` (NULL when there is none).
+    fn object_test(&self) -> &'static str {
+        if self.object_id.is_some() {
+            " AND object_id = ?5"
+        } else {
+            ""
         }
     }
 }
@@ -80,6 +90,17 @@ pub struct SegmentPage<'a> {
     pub limit: u32,
 }
 
+/// A page of a flow's segments, read with the flow ([`Index::flow_segment_page`]).
+#[derive(Debug, Clone)]
+pub struct FlowSegments {
+    pub flow: SegmentFlow,
+    /// At most `limit + 1` rows: the last tells that a next page exists.
+    pub rows: Vec<SegmentRow>,
+    /// When asked for: the instances of the objects (media and init) of the first `limit`
+    /// rows, as [`Index::instances`] returns them.
+    pub instances: Vec<(InstanceRow, Option<String>)>,
+}
+
 /// A segment to insert.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewSegment {
@@ -90,41 +111,157 @@ pub struct NewSegment {
     pub doc: String,
 }
 
-fn segment_row(r: &sqlx::sqlite::SqliteRow) -> Result<SegmentRow> {
+const SEGMENT_COLS: &str = "start_ns, end_ns, object_id, init_object_id, doc";
+
+fn segment_row(r: &Row<'_>) -> rusqlite::Result<SegmentRow> {
     Ok(SegmentRow {
-        start_ns: r.try_get(0)?,
-        end_ns: r.try_get(1)?,
-        object_id: r.try_get(2)?,
-        init_object_id: r.try_get(3)?,
-        doc: r.try_get(4)?,
+        start_ns: r.get(0)?,
+        end_ns: r.get(1)?,
+        object_id: r.get(2)?,
+        init_object_id: r.get(3)?,
+        doc: r.get(4)?,
     })
 }
 
 const FLOW_SQL: &str = "SELECT pk, id, source_id, read_only, deleting, max_segment_ns, \
-     json_extract(doc, '$.container') FROM flows WHERE id = ?";
+     json_extract(doc, '$.container') FROM flows WHERE id = ?1";
 
-fn flow_row(r: &sqlx::sqlite::SqliteRow) -> Result<SegmentFlow> {
+fn flow_row(r: &Row<'_>) -> rusqlite::Result<SegmentFlow> {
     // A non-text container would be a damaged document; treat it as unset.
-    let container: Option<String> = r.try_get::<Option<String>, _>(6).unwrap_or_default();
+    let container: Option<String> = r.get::<_, Option<String>>(6).unwrap_or_default();
     Ok(SegmentFlow {
-        pk: r.try_get(0)?,
-        id: r.try_get(1)?,
-        source_id: r.try_get(2)?,
-        read_only: r.try_get::<i64, _>(3)? != 0,
-        deleting: r.try_get::<i64, _>(4)? != 0,
-        max_segment_ns: r.try_get(5)?,
+        pk: r.get(0)?,
+        id: r.get(1)?,
+        source_id: r.get(2)?,
+        read_only: r.get::<_, i64>(3)? != 0,
+        deleting: r.get::<_, i64>(4)? != 0,
+        max_segment_ns: r.get(5)?,
         container,
     })
+}
+
+fn flow_by_id(conn: &Connection, flow_id: &str) -> Result<Option<SegmentFlow>> {
+    Ok(conn
+        .prepare_cached(FLOW_SQL)?
+        .query_row([flow_id], flow_row)
+        .optional()?)
+}
+
+/// The owned form of a [`SegmentPage`], for a read on another thread.
+struct OwnedPage {
+    lo: i64,
+    hi: i64,
+    covered: bool,
+    object_id: Option<String>,
+    position: Option<i64>,
+    reverse: bool,
+    limit: u32,
+}
+
+impl OwnedPage {
+    fn new(page: &SegmentPage<'_>) -> OwnedPage {
+        OwnedPage {
+            lo: page.selection.lo,
+            hi: page.selection.hi,
+            covered: page.selection.covered,
+            object_id: page.selection.object_id.map(str::to_owned),
+            position: page.position,
+            reverse: page.reverse,
+            limit: page.limit,
+        }
+    }
+
+    /// Reads the page of flow `flow_pk`: one cached statement per shape of query.
+    fn run(&self, conn: &Connection, flow_pk: i64, max_segment_ns: i64) -> Result<Vec<SegmentRow>> {
+        let sel = SegmentSelection {
+            lo: self.lo,
+            hi: self.hi,
+            covered: self.covered,
+            object_id: self.object_id.as_deref(),
+        };
+        let (_, end_value) = sel.end_test();
+        let mut floor = sel.start_floor(max_segment_ns);
+        let mut ceil = sel.hi;
+        match (self.position, self.reverse) {
+            (Some(p), false) => floor = floor.max(p),
+            (Some(p), true) => ceil = ceil.min(p),
+            (None, _) => {}
+        }
+        let sql = page_sql(self.reverse, sel.covered, sel.object_id.is_some());
+        let mut st = conn.prepare_cached(sql)?;
+        let limit = i64::from(self.limit) + 1;
+        bind_selection(
+            &mut st,
+            flow_pk,
+            floor,
+            ceil,
+            end_value,
+            sel.object_id,
+            limit,
+        )?;
+        let mut rows = st.raw_query();
+        let mut out = Vec::with_capacity(usize::try_from(limit).unwrap_or(0).min(1024));
+        while let Some(r) = rows.next()? {
+            out.push(segment_row(r)?);
+        }
+        Ok(out)
+    }
+}
+
+/// The text of a page query; fixed strings, so that each shape is prepared once.
+fn page_sql(reverse: bool, covered: bool, object: bool) -> &'static str {
+    macro_rules! page {
+        ($end:literal, $obj:literal, $order:literal) => {
+            concat!(
+                "SELECT start_ns, end_ns, object_id, init_object_id, doc FROM segments ",
+                "WHERE flow_pk = ?1 AND start_ns >= ?2 AND start_ns < ?3 AND ",
+                $end,
+                $obj,
+                " ORDER BY start_ns ",
+                $order,
+                " LIMIT ?6"
+            )
+        };
+    }
+    match (covered, object, reverse) {
+        (false, false, false) => page!("end_ns > ?4", "", "ASC"),
+        (false, false, true) => page!("end_ns > ?4", "", "DESC"),
+        (false, true, false) => page!("end_ns > ?4", " AND object_id = ?5", "ASC"),
+        (false, true, true) => page!("end_ns > ?4", " AND object_id = ?5", "DESC"),
+        (true, false, false) => page!("end_ns <= ?4", "", "ASC"),
+        (true, false, true) => page!("end_ns <= ?4", "", "DESC"),
+        (true, true, false) => page!("end_ns <= ?4", " AND object_id = ?5", "ASC"),
+        (true, true, true) => page!("end_ns <= ?4", " AND object_id = ?5", "DESC"),
+    }
+}
+
+/// Binds the parameters of a selection statement: `?1` flow, `?2`/`?3` start bounds, `?4`
+/// end bound, `?5` object (when the text names it), `?6` row limit.
+fn bind_selection(
+    st: &mut rusqlite::CachedStatement<'_>,
+    flow_pk: i64,
+    floor: i64,
+    ceil: i64,
+    end_value: i64,
+    object_id: Option<&str>,
+    limit: i64,
+) -> Result<()> {
+    st.raw_bind_parameter(1, flow_pk)?;
+    st.raw_bind_parameter(2, floor)?;
+    st.raw_bind_parameter(3, ceil)?;
+    st.raw_bind_parameter(4, end_value)?;
+    if let Some(o) = object_id {
+        st.raw_bind_parameter(5, o)?;
+    }
+    st.raw_bind_parameter(6, limit)?;
+    Ok(())
 }
 
 impl Index {
     /// The flow `flow_id` as the segment operations see it.
     pub async fn segment_flow(&self, flow_id: &str) -> Result<Option<SegmentFlow>> {
-        let row = sqlx::query(FLOW_SQL)
-            .bind(flow_id)
-            .fetch_optional(self.reader())
-            .await?;
-        row.as_ref().map(flow_row).transpose()
+        let flow_id = flow_id.to_owned();
+        self.read(move |c| flow_by_id(c, &flow_id)).await
     }
 
     /// One page of a flow's segments in timeline order (or reversed), at most `limit + 1`
@@ -135,218 +272,216 @@ impl Index {
         max_segment_ns: i64,
         page: &SegmentPage<'_>,
     ) -> Result<Vec<SegmentRow>> {
-        let sel = &page.selection;
-        let (end_test, end_val) = sel.end_test();
-        let mut floor = sel.start_floor(max_segment_ns);
-        let mut ceil = sel.hi;
-        match (page.position, page.reverse) {
-            (Some(p), false) => floor = floor.max(p),
-            (Some(p), true) => ceil = ceil.min(p),
-            (None, _) => {}
-        }
-        let order = if page.reverse { "DESC" } else { "ASC" };
-        let object = if sel.object_id.is_some() {
-            " AND object_id = ?"
-        } else {
-            ""
-        };
-        let sql = format!(
-            "SELECT start_ns, end_ns, object_id, init_object_id, doc FROM segments \
-             WHERE flow_pk = ? AND start_ns >= ? AND start_ns < ? AND {end_test}{object} \
-             ORDER BY start_ns {order} LIMIT ?"
-        );
-        let mut q = sqlx::query(&sql)
-            .bind(flow_pk)
-            .bind(floor)
-            .bind(ceil)
-            .bind(end_val);
-        if let Some(o) = sel.object_id {
-            q = q.bind(o);
-        }
-        let rows = q
-            .bind(i64::from(page.limit) + 1)
-            .fetch_all(self.reader())
-            .await?;
-        rows.iter().map(segment_row).collect()
+        let page = OwnedPage::new(page);
+        self.read(move |c| page.run(c, flow_pk, max_segment_ns))
+            .await
+    }
+
+    /// The flow `flow_id`, one page of its segments (as [`Index::segment_page`]) and, with
+    /// `with_instances`, the instances of their objects, in one read; `None` when the flow
+    /// does not exist.
+    pub async fn flow_segment_page(
+        &self,
+        flow_id: &str,
+        page: &SegmentPage<'_>,
+        with_instances: bool,
+    ) -> Result<Option<FlowSegments>> {
+        let flow_id = flow_id.to_owned();
+        let page = OwnedPage::new(page);
+        self.read(move |c| {
+            let Some(flow) = flow_by_id(c, &flow_id)? else {
+                return Ok(None);
+            };
+            let rows = page.run(c, flow.pk, flow.max_segment_ns)?;
+            let instances = if with_instances {
+                let shown = rows.len().min(page.limit as usize);
+                let mut ids: Vec<&str> = Vec::with_capacity(shown * 2);
+                for r in &rows[..shown] {
+                    ids.push(&r.object_id);
+                    if let Some(i) = &r.init_object_id {
+                        ids.push(i);
+                    }
+                }
+                ids.sort_unstable();
+                ids.dedup();
+                instances_of(c, &ids)?
+            } else {
+                Vec::new()
+            };
+            Ok(Some(FlowSegments {
+                flow,
+                rows,
+                instances,
+            }))
+        })
+        .await
     }
 
     /// The flow's timeline extent `[first start, last end)` from two primary-key lookups;
     /// `None` when it has no segments.
     pub async fn segments_extent(&self, flow_pk: i64) -> Result<Option<(i64, i64)>> {
-        let first: Option<i64> = sqlx::query_scalar(
-            "SELECT start_ns FROM segments WHERE flow_pk = ? ORDER BY start_ns ASC LIMIT 1",
-        )
-        .bind(flow_pk)
-        .fetch_optional(self.reader())
-        .await?;
-        let last: Option<i64> = sqlx::query_scalar(
-            "SELECT end_ns FROM segments WHERE flow_pk = ? ORDER BY start_ns DESC LIMIT 1",
-        )
-        .bind(flow_pk)
-        .fetch_optional(self.reader())
-        .await?;
-        Ok(first.zip(last))
-    }
-
-    /// Opens a write transaction for segment registration or deletion. Writes are
-    /// serialised on the one writer connection; drop without `commit` to roll back.
-    pub async fn segment_writer(&self) -> Result<SegmentWriter> {
-        Ok(SegmentWriter {
-            tx: self.writer().begin().await?,
+        self.read(move |c| {
+            let first: Option<i64> = c
+                .prepare_cached(
+                    "SELECT start_ns FROM segments WHERE flow_pk = ?1 ORDER BY start_ns ASC LIMIT 1",
+                )?
+                .query_row([flow_pk], |r| r.get(0))
+                .optional()?;
+            let last: Option<i64> = c
+                .prepare_cached(
+                    "SELECT end_ns FROM segments WHERE flow_pk = ?1 ORDER BY start_ns DESC LIMIT 1",
+                )?
+                .query_row([flow_pk], |r| r.get(0))
+                .optional()?;
+            Ok(first.zip(last))
         })
+        .await
     }
 }
 
-/// A write transaction over segments, objects' reference counts and the outbox.
-#[derive(Debug)]
-pub struct SegmentWriter {
-    pub(crate) tx: Transaction<'static, Sqlite>,
-}
-
-impl SegmentWriter {
+impl Tx<'_> {
     /// The flow `flow_id`, read inside the transaction.
-    pub async fn flow(&mut self, flow_id: &str) -> Result<Option<SegmentFlow>> {
-        let row = sqlx::query(FLOW_SQL)
-            .bind(flow_id)
-            .fetch_optional(&mut *self.tx)
-            .await?;
-        row.as_ref().map(flow_row).transpose()
+    pub fn segment_flow(&self, flow_id: &str) -> Result<Option<SegmentFlow>> {
+        flow_by_id(self.conn, flow_id)
     }
 
     /// `(start_ns, end_ns)` of the segments overlapping `[lo, hi)`, in timeline order, at most `limit`.
-    pub async fn overlapping(
-        &mut self,
+    pub fn overlapping(
+        &self,
         flow_pk: i64,
         max_segment_ns: i64,
         lo: i64,
         hi: i64,
         limit: u32,
     ) -> Result<Vec<(i64, i64)>> {
-        let rows: Vec<(i64, i64)> = sqlx::query_as(
-            "SELECT start_ns, end_ns FROM segments WHERE flow_pk = ? AND start_ns >= ? AND start_ns < ? AND end_ns > ? \
-             ORDER BY start_ns LIMIT ?",
-        )
-        .bind(flow_pk)
-        .bind(lo.saturating_sub(max_segment_ns))
-        .bind(hi)
-        .bind(lo)
-        .bind(i64::from(limit))
-        .fetch_all(&mut *self.tx)
-        .await?;
-        Ok(rows)
+        let mut st = self.conn.prepare_cached(
+            "SELECT start_ns, end_ns FROM segments \
+             WHERE flow_pk = ?1 AND start_ns >= ?2 AND start_ns < ?3 AND end_ns > ?4 \
+             ORDER BY start_ns LIMIT ?5",
+        )?;
+        let rows = st.query_map(
+            params![
+                flow_pk,
+                lo.saturating_sub(max_segment_ns),
+                hi,
+                lo,
+                i64::from(limit)
+            ],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?;
+        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
     }
 
-    /// Inserts `segments` in one statement. A segment starting where another starts is a
-    /// [`IndexError::Conflict`]; callers check overlaps first.
-    pub async fn insert_segments(&mut self, flow_pk: i64, segments: &[NewSegment]) -> Result<()> {
-        if segments.is_empty() {
-            return Ok(());
+    /// Inserts one segment. A segment starting where another starts is a
+    /// [`crate::IndexError::Conflict`]; callers check overlaps first.
+    pub fn insert_segment(
+        &self,
+        flow_pk: i64,
+        start_ns: i64,
+        end_ns: i64,
+        object_id: &str,
+        init_object_id: Option<&str>,
+        doc: &str,
+    ) -> Result<()> {
+        self.conn
+            .prepare_cached(
+                "INSERT INTO segments (flow_pk, start_ns, end_ns, object_id, init_object_id, doc) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )?
+            .execute(params![
+                flow_pk,
+                start_ns,
+                end_ns,
+                object_id,
+                init_object_id,
+                doc
+            ])
+            .map_err(|e| {
+                crate::error::conflict_on_unique(e, || {
+                    "a segment already starts at that timestamp".to_owned()
+                })
+            })?;
+        Ok(())
+    }
+
+    /// Inserts `segments` (see [`Tx::insert_segment`]).
+    pub fn insert_segments(&self, flow_pk: i64, segments: &[NewSegment]) -> Result<()> {
+        for s in segments {
+            self.insert_segment(
+                flow_pk,
+                s.start_ns,
+                s.end_ns,
+                &s.object_id,
+                s.init_object_id.as_deref(),
+                &s.doc,
+            )?;
         }
-        let rows: Vec<serde_json::Value> = segments
-            .iter()
-            .map(|s| {
-                serde_json::json!([s.start_ns, s.end_ns, s.object_id, s.init_object_id, s.doc])
-            })
-            .collect();
-        sqlx::query(
-            "INSERT INTO segments (flow_pk, start_ns, end_ns, object_id, init_object_id, doc) \
-             SELECT ?, json_extract(value, '$[0]'), json_extract(value, '$[1]'), json_extract(value, '$[2]'), \
-                    json_extract(value, '$[3]'), json_extract(value, '$[4]') FROM json_each(?)",
-        )
-        .bind(flow_pk)
-        .bind(serde_json::Value::Array(rows).to_string())
-        .execute(&mut *self.tx)
-        .await
-        .map_err(|e| crate::error::conflict_on_unique(e, || "a segment already starts at that timestamp".to_owned()))?;
         Ok(())
     }
 
     /// Deletes up to `max_rows` segments of the selection in timeline order and returns them.
-    pub async fn delete_segments(
-        &mut self,
+    pub fn delete_segments(
+        &self,
         flow_pk: i64,
         max_segment_ns: i64,
         sel: &SegmentSelection<'_>,
         max_rows: u32,
     ) -> Result<Vec<SegmentRow>> {
-        let (end_test, end_val) = sel.end_test();
-        let object = if sel.object_id.is_some() {
-            " AND object_id = ?"
-        } else {
-            ""
-        };
+        let (end_test, end_value) = sel.end_test();
+        let object = sel.object_test();
         let sql = format!(
-            "DELETE FROM segments WHERE flow_pk = ? AND start_ns IN (\
-                 SELECT start_ns FROM segments WHERE flow_pk = ? AND start_ns >= ? AND start_ns < ? AND {end_test}{object} \
-                 ORDER BY start_ns LIMIT ?) \
-             RETURNING start_ns, end_ns, object_id, init_object_id, doc"
+            "DELETE FROM segments WHERE flow_pk = ?1 AND start_ns IN (\
+                 SELECT start_ns FROM segments \
+                 WHERE flow_pk = ?1 AND start_ns >= ?2 AND start_ns < ?3 AND {end_test}{object} \
+                 ORDER BY start_ns LIMIT ?6) \
+             RETURNING {SEGMENT_COLS}"
         );
-        let mut q = sqlx::query(&sql)
-            .bind(flow_pk)
-            .bind(flow_pk)
-            .bind(sel.start_floor(max_segment_ns))
-            .bind(sel.hi)
-            .bind(end_val);
-        if let Some(o) = sel.object_id {
-            q = q.bind(o);
+        let mut st = self.conn.prepare_cached(&sql)?;
+        bind_selection(
+            &mut st,
+            flow_pk,
+            sel.start_floor(max_segment_ns),
+            sel.hi,
+            end_value,
+            sel.object_id,
+            i64::from(max_rows),
+        )?;
+        let mut rows = st.raw_query();
+        let mut out = Vec::new();
+        while let Some(r) = rows.next()? {
+            out.push(segment_row(r)?);
         }
-        let rows = q.bind(i64::from(max_rows)).fetch_all(&mut *self.tx).await?;
-        let mut out = rows.iter().map(segment_row).collect::<Result<Vec<_>>>()?;
         out.sort_by_key(|r| r.start_ns);
         Ok(out)
     }
 
     /// Drops `n` references from each object; an object left with none becomes collectable
     /// at `collect_after_ms`.
-    pub async fn release_objects(
-        &mut self,
+    pub fn release_objects(
+        &self,
         refs: &HashMap<String, i64>,
         collect_after_ms: i64,
     ) -> Result<()> {
-        if refs.is_empty() {
-            return Ok(());
+        let mut st = self.conn.prepare_cached(
+            "UPDATE objects SET ref_count = max(ref_count - ?2, 0), \
+                 collect_after_ms = CASE WHEN ref_count - ?2 <= 0 THEN ?3 ELSE collect_after_ms END \
+             WHERE id = ?1",
+        )?;
+        for (id, n) in refs {
+            st.execute(params![id, n, collect_after_ms])?;
         }
-        let list: Vec<serde_json::Value> = refs
-            .iter()
-            .map(|(id, n)| serde_json::json!([id, n]))
-            .collect();
-        sqlx::query(
-            "UPDATE objects SET ref_count = max(objects.ref_count - d.n, 0), \
-                 collect_after_ms = CASE WHEN objects.ref_count - d.n <= 0 THEN ? ELSE objects.collect_after_ms END \
-             FROM (SELECT json_extract(value, '$[0]') AS id, json_extract(value, '$[1]') AS n FROM json_each(?)) AS d \
-             WHERE objects.id = d.id",
-        )
-        .bind(collect_after_ms)
-        .bind(serde_json::Value::Array(list).to_string())
-        .execute(&mut *self.tx)
-        .await?;
         Ok(())
     }
 
     /// Records a change of the flow's segments: `segments_updated`, and `max_segment_ns`
     /// raised to at least `longest_ns`.
-    pub async fn touch_flow(
-        &mut self,
-        flow_pk: i64,
-        longest_ns: i64,
-        segments_updated: &str,
-    ) -> Result<()> {
-        sqlx::query("UPDATE flows SET max_segment_ns = max(max_segment_ns, ?), segments_updated = ? WHERE pk = ?")
-            .bind(longest_ns)
-            .bind(segments_updated)
-            .bind(flow_pk)
-            .execute(&mut *self.tx)
-            .await?;
+    pub fn touch_flow(&self, flow_pk: i64, longest_ns: i64, segments_updated: &str) -> Result<()> {
+        self.conn
+            .prepare_cached(
+                "UPDATE flows SET max_segment_ns = max(max_segment_ns, ?1), segments_updated = ?2 \
+                 WHERE pk = ?3",
+            )?
+            .execute(params![longest_ns, segments_updated, flow_pk])?;
         Ok(())
-    }
-
-    /// Appends an outbox event in this transaction.
-    pub async fn insert_event(&mut self, ev: &NewEvent<'_>) -> Result<()> {
-        insert_event(&mut self.tx, ev).await
-    }
-
-    /// Commits every change made through this writer.
-    pub async fn commit(self) -> Result<()> {
-        self.tx.commit().await.map_err(IndexError::from)
     }
 }

@@ -1,31 +1,35 @@
 //! Service settings: the store's name, description and other key -> JSON value settings.
 
-use sqlx::Row;
+use rusqlite::params;
 
+use crate::sqlite::Tx;
 use crate::{Index, Result};
 
 impl Index {
     /// Every stored setting as (key, JSON text).
     pub async fn service_settings(&self) -> Result<Vec<(String, String)>> {
-        let rows = sqlx::query("SELECT key, value FROM service_settings ORDER BY key")
-            .fetch_all(self.reader())
-            .await?;
-        rows.iter()
-            .map(|r| Ok((r.try_get("key")?, r.try_get("value")?)))
-            .collect()
+        self.read(|c| {
+            let mut st =
+                c.prepare_cached("SELECT key, value FROM service_settings ORDER BY key")?;
+            let rows = st
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            Ok(rows)
+        })
+        .await
     }
+}
 
-    /// Sets each (key, JSON text) in one transaction.
-    pub async fn set_service_settings(&self, settings: &[(&str, String)]) -> Result<()> {
-        let mut tx = self.writer().begin().await?;
+impl Tx<'_> {
+    /// Sets each (key, JSON text).
+    pub fn set_service_settings(&self, settings: &[(&str, String)]) -> Result<()> {
+        let mut st = self.conn.prepare_cached(
+            "INSERT INTO service_settings (key, value) VALUES (?1, ?2) \
+             ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+        )?;
         for (key, value) in settings {
-            sqlx::query("INSERT INTO service_settings (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value")
-                .bind(key)
-                .bind(value)
-                .execute(&mut *tx)
-                .await?;
+            st.execute(params![key, value])?;
         }
-        tx.commit().await?;
         Ok(())
     }
 }

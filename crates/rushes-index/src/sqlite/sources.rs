@@ -1,9 +1,10 @@
 //! Sources: rows, listings with filters and sorts, and the collections inferred from Flows.
 
-use sqlx::{QueryBuilder, Row, Sqlite};
+use rusqlite::{params, OptionalExtension, Row};
 
-use super::events::{insert_event, NewEvent};
-use super::listing::{paginate, push_list, push_tag_filters, Order, Page, PageKey, TagFilter};
+use super::events::NewEvent;
+use super::listing::{paginate, push_tag_filters, Order, Page, PageKey, Sql, TagFilter};
+use crate::sqlite::Tx;
 use crate::{Index, Result};
 
 /// A stored Source. `doc` is its JSON without the derived collection fields.
@@ -79,28 +80,31 @@ pub(crate) fn order(alias: &str, sort: SortBy, reverse: bool) -> Order {
 
 const SOURCE_COLS: &str = "s.pk, s.id, s.format, s.label, s.doc, s.created_ms, s.updated_ms";
 
-fn source_row(r: &sqlx::sqlite::SqliteRow) -> Result<SourceRow> {
+/// Reads a row of [`SOURCE_COLS`] (columns 0 to 6).
+fn source_row(r: &Row<'_>) -> rusqlite::Result<SourceRow> {
     Ok(SourceRow {
-        pk: r.try_get("pk")?,
-        id: r.try_get("id")?,
-        format: r.try_get("format")?,
-        label: r.try_get("label")?,
-        doc: r.try_get("doc")?,
-        created_ms: r.try_get("created_ms")?,
-        updated_ms: r.try_get("updated_ms")?,
+        pk: r.get(0)?,
+        id: r.get(1)?,
+        format: r.get(2)?,
+        label: r.get(3)?,
+        doc: r.get(4)?,
+        created_ms: r.get(5)?,
+        updated_ms: r.get(6)?,
     })
 }
 
 impl Index {
     /// The Source with id `id`, if any.
     pub async fn get_source(&self, id: &str) -> Result<Option<SourceRow>> {
-        let row = sqlx::query(&format!(
-            "SELECT {SOURCE_COLS} FROM sources s WHERE s.id = ?"
-        ))
-        .bind(id)
-        .fetch_optional(self.reader())
-        .await?;
-        row.as_ref().map(source_row).transpose()
+        let id = id.to_owned();
+        self.read(move |c| {
+            Ok(c.prepare_cached(&format!(
+                "SELECT {SOURCE_COLS} FROM sources s WHERE s.id = ?1"
+            ))?
+            .query_row([id], source_row)
+            .optional()?)
+        })
+        .await
     }
 
     /// One page of Sources matching `filter`.
@@ -110,55 +114,94 @@ impl Index {
         spec: &ListSpec,
     ) -> Result<Page<SourceRow>> {
         let order = order("s", spec.sort, spec.reverse);
-        let mut qb: QueryBuilder<'_, Sqlite> = QueryBuilder::new(format!("SELECT {SOURCE_COLS}"));
-        order.push_select(&mut qb);
-        qb.push(" FROM sources s WHERE 1=1");
+        let mut q = Sql::new(format!("SELECT {SOURCE_COLS}"));
+        order.push_select(&mut q);
+        q.push(" FROM sources s WHERE 1=1");
         if let Some(label) = &filter.label {
-            qb.push(" AND s.label = ").push_bind(label.clone());
+            q.push(" AND s.label = ").bind(label.clone());
         }
         if let Some(format) = &filter.format {
-            qb.push(" AND s.format = ").push_bind(format.clone());
+            q.push(" AND s.format = ").bind(format.clone());
         }
-        push_tag_filters(&mut qb, "s.doc", &filter.tags);
+        push_tag_filters(&mut q, "s.doc", &filter.tags);
         match &filter.collected_by {
             None => {}
             Some(ids) if ids.is_empty() => {
-                qb.push(
+                q.push(
                     " AND NOT EXISTS (SELECT 1 FROM flows cf JOIN flow_collection_members m ON m.member_id = cf.id \
                      JOIN flows p ON p.pk = m.parent_pk WHERE cf.source_id = s.id AND p.source_id <> s.id)",
                 );
             }
             Some(ids) => {
-                qb.push(
+                q.push(
                     " AND EXISTS (SELECT 1 FROM flows cf JOIN flow_collection_members m ON m.member_id = cf.id \
                      JOIN flows p ON p.pk = m.parent_pk WHERE cf.source_id = s.id AND p.source_id <> s.id AND p.source_id IN (",
                 );
-                push_list(&mut qb, ids);
-                qb.push("))");
+                q.list(ids);
+                q.push("))");
             }
         }
-        order.push_after(&mut qb, spec.after.as_ref());
-        order.push_order_limit(&mut qb, spec.limit);
-        let rows = qb.build().fetch_all(self.reader()).await?;
-        let rows = rows
-            .iter()
-            .map(|r| {
-                let row = source_row(r)?;
-                let key = PageKey {
-                    k1: r.try_get("k1")?,
-                    k2: r.try_get("k2")?,
-                    pk: row.pk,
-                };
-                Ok((row, key))
+        order.push_after(&mut q, spec.after.as_ref());
+        order.push_order_limit(&mut q, spec.limit);
+        let rows = self
+            .read(move |c| {
+                q.query(c, |r| {
+                    let row = source_row(r)?;
+                    let key = PageKey {
+                        k1: r.get(7)?,
+                        k2: r.get(8)?,
+                        pk: row.pk,
+                    };
+                    Ok((row, key))
+                })
             })
-            .collect::<Result<Vec<_>>>()?;
+            .await?;
         Ok(paginate(rows, spec.limit))
     }
 
+    /// The Sources collected by Source `id` (through the collections of its Flows), with
+    /// the role given in the Flow collection (empty when none), in collection order.
+    pub async fn source_collection(&self, id: &str) -> Result<Vec<(String, String)>> {
+        let id = id.to_owned();
+        self.read(move |c| {
+            let mut st = c.prepare_cached(
+                "SELECT mf.source_id, m.role FROM flows f \
+                 JOIN flow_collection_members m ON m.parent_pk = f.pk \
+                 JOIN flows mf ON mf.id = m.member_id \
+                 WHERE f.source_id = ?1 AND mf.source_id <> f.source_id ORDER BY f.pk, m.position",
+            )?;
+            let rows = st
+                .query_map([id], |r| Ok((r.get(0)?, r.get(1)?)))?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            Ok(rows)
+        })
+        .await
+    }
+
+    /// The Sources whose Flows collect a Flow of Source `id`.
+    pub async fn source_collected_by(&self, id: &str) -> Result<Vec<String>> {
+        let id = id.to_owned();
+        self.read(move |c| {
+            let mut st = c.prepare_cached(
+                "SELECT DISTINCT p.source_id FROM flows f \
+                 JOIN flow_collection_members m ON m.member_id = f.id \
+                 JOIN flows p ON p.pk = m.parent_pk \
+                 WHERE f.source_id = ?1 AND p.source_id <> f.source_id ORDER BY p.source_id",
+            )?;
+            let rows = st
+                .query_map([id], |r| r.get(0))?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            Ok(rows)
+        })
+        .await
+    }
+}
+
+impl Tx<'_> {
     /// Replaces the Source's label and document if its document is still `expected_doc`
-    /// (compare-and-swap), writing `events` in the same transaction. Returns false when the
-    /// Source is gone or was changed meanwhile.
-    pub async fn update_source(
+    /// (compare-and-swap), writing `events` with it. Returns false (nothing written) when
+    /// the Source is gone or was changed meanwhile.
+    pub fn update_source(
         &self,
         id: &str,
         expected_doc: &str,
@@ -167,90 +210,48 @@ impl Index {
         now_ms: i64,
         events: &[NewEvent<'_>],
     ) -> Result<bool> {
-        let mut tx = self.writer().begin().await?;
-        let done = sqlx::query(
-            "UPDATE sources SET label = ?, doc = ?, updated_ms = ? WHERE id = ? AND doc = ?",
-        )
-        .bind(label)
-        .bind(doc)
-        .bind(now_ms)
-        .bind(id)
-        .bind(expected_doc)
-        .execute(&mut *tx)
-        .await?;
-        if done.rows_affected() == 0 {
+        let changed = self
+            .conn
+            .prepare_cached(
+                "UPDATE sources SET label = ?1, doc = ?2, updated_ms = ?3 WHERE id = ?4 AND doc = ?5",
+            )?
+            .execute(params![label, doc, now_ms, id, expected_doc])?;
+        if changed == 0 {
             return Ok(false);
         }
         for ev in events {
-            insert_event(&mut tx, ev).await?;
+            self.insert_event(ev)?;
         }
-        tx.commit().await?;
         Ok(true)
     }
 
-    /// The Sources collected by Source `id` (through the collections of its Flows), with
-    /// the role given in the Flow collection (empty when none), in collection order.
-    pub async fn source_collection(&self, id: &str) -> Result<Vec<(String, String)>> {
-        let rows = sqlx::query(
-            "SELECT mf.source_id AS sid, m.role AS role FROM flows f \
-             JOIN flow_collection_members m ON m.parent_pk = f.pk \
-             JOIN flows mf ON mf.id = m.member_id \
-             WHERE f.source_id = ? AND mf.source_id <> f.source_id ORDER BY f.pk, m.position",
-        )
-        .bind(id)
-        .fetch_all(self.reader())
-        .await?;
-        rows.iter()
-            .map(|r| Ok((r.try_get("sid")?, r.try_get("role")?)))
-            .collect()
+    /// Inserts `source` unless a Source with its id exists; true when inserted.
+    pub(crate) fn insert_source_if_new(&self, source: &NewSource<'_>) -> Result<bool> {
+        let inserted = self
+            .conn
+            .prepare_cached(
+                "INSERT INTO sources (id, format, label, doc, created_ms, updated_ms) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?5) ON CONFLICT(id) DO NOTHING",
+            )?
+            .execute(params![
+                source.id,
+                source.format,
+                source.label,
+                source.doc,
+                source.now_ms
+            ])?;
+        Ok(inserted == 1)
     }
 
-    /// The Sources whose Flows collect a Flow of Source `id`.
-    pub async fn source_collected_by(&self, id: &str) -> Result<Vec<String>> {
-        let rows = sqlx::query(
-            "SELECT DISTINCT p.source_id AS sid FROM flows f \
-             JOIN flow_collection_members m ON m.member_id = f.id \
-             JOIN flows p ON p.pk = m.parent_pk \
-             WHERE f.source_id = ? AND p.source_id <> f.source_id ORDER BY p.source_id",
-        )
-        .bind(id)
-        .fetch_all(self.reader())
-        .await?;
-        rows.iter().map(|r| Ok(r.try_get("sid")?)).collect()
+    /// Deletes Source `id` if no Flow refers to it any more; true when deleted.
+    pub(crate) fn delete_source_if_orphan(&self, id: &str) -> Result<bool> {
+        let deleted = self
+            .conn
+            .prepare_cached(
+                "DELETE FROM sources WHERE id = ?1 \
+                 AND NOT EXISTS (SELECT 1 FROM flows WHERE source_id = ?1)",
+            )?
+            .execute([id])?;
+        Ok(deleted == 1)
     }
-}
-
-/// Inserts `source` unless a Source with its id exists; true when inserted.
-pub(crate) async fn insert_source_if_new(
-    conn: &mut sqlx::SqliteConnection,
-    source: &NewSource<'_>,
-) -> Result<bool> {
-    let done = sqlx::query(
-        "INSERT INTO sources (id, format, label, doc, created_ms, updated_ms) VALUES (?, ?, ?, ?, ?, ?) \
-         ON CONFLICT(id) DO NOTHING",
-    )
-    .bind(source.id)
-    .bind(source.format)
-    .bind(source.label)
-    .bind(source.doc)
-    .bind(source.now_ms)
-    .bind(source.now_ms)
-    .execute(conn)
-    .await?;
-    Ok(done.rows_affected() == 1)
-}
-
-/// Deletes Source `id` if no Flow refers to it any more; true when deleted.
-pub(crate) async fn delete_source_if_orphan(
-    conn: &mut sqlx::SqliteConnection,
-    id: &str,
-) -> Result<bool> {
-    let done = sqlx::query(
-        "DELETE FROM sources WHERE id = ? AND NOT EXISTS (SELECT 1 FROM flows WHERE source_id = ?)",
-    )
-    .bind(id)
-    .bind(id)
-    .execute(conn)
-    .await?;
-    Ok(done.rows_affected() == 1)
 }

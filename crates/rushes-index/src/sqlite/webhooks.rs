@@ -1,9 +1,10 @@
 //! Webhook registrations: documents with their status, listed by URL.
 
-use sqlx::{QueryBuilder, Row, Sqlite};
+use rusqlite::{params, OptionalExtension, Row};
 
-use super::listing::{paginate, push_tag_filters, Order, Page, PageKey, TagFilter};
+use super::listing::{paginate, push_tag_filters, Order, Page, PageKey, Sql, TagFilter};
 use crate::error::conflict_on_unique;
+use crate::sqlite::Tx;
 use crate::{Index, Result};
 
 /// A stored webhook registration. `doc` includes `api_key_value`; never show it.
@@ -15,63 +16,57 @@ pub struct WebhookRow {
     pub doc: String,
 }
 
-fn webhook_row(r: &sqlx::sqlite::SqliteRow) -> Result<WebhookRow> {
+/// Reads a row of `pk, id, status, doc` (columns 0 to 3).
+fn webhook_row(r: &Row<'_>) -> rusqlite::Result<WebhookRow> {
     Ok(WebhookRow {
-        pk: r.try_get("pk")?,
-        id: r.try_get("id")?,
-        status: r.try_get("status")?,
-        doc: r.try_get("doc")?,
+        pk: r.get(0)?,
+        id: r.get(1)?,
+        status: r.get(2)?,
+        doc: r.get(3)?,
     })
 }
 
-impl Index {
+impl Tx<'_> {
     /// Inserts a registration.
-    pub async fn insert_webhook(&self, id: &str, url: &str, status: &str, doc: &str) -> Result<()> {
-        sqlx::query("INSERT INTO webhooks (id, url, status, doc) VALUES (?, ?, ?, ?)")
-            .bind(id)
-            .bind(url)
-            .bind(status)
-            .bind(doc)
-            .execute(self.writer())
-            .await
+    pub fn insert_webhook(&self, id: &str, url: &str, status: &str, doc: &str) -> Result<()> {
+        self.conn
+            .prepare_cached("INSERT INTO webhooks (id, url, status, doc) VALUES (?1, ?2, ?3, ?4)")?
+            .execute(params![id, url, status, doc])
             .map_err(|e| conflict_on_unique(e, || format!("webhook {id} already exists")))?;
         Ok(())
     }
 
-    /// The registration `id`, if any.
-    pub async fn get_webhook(&self, id: &str) -> Result<Option<WebhookRow>> {
-        let row = sqlx::query("SELECT pk, id, status, doc FROM webhooks WHERE id = ?")
-            .bind(id)
-            .fetch_optional(self.reader())
-            .await?;
-        row.as_ref().map(webhook_row).transpose()
-    }
-
     /// Replaces registration `id`; false when it does not exist.
-    pub async fn update_webhook(
-        &self,
-        id: &str,
-        url: &str,
-        status: &str,
-        doc: &str,
-    ) -> Result<bool> {
-        let done = sqlx::query("UPDATE webhooks SET url = ?, status = ?, doc = ? WHERE id = ?")
-            .bind(url)
-            .bind(status)
-            .bind(doc)
-            .bind(id)
-            .execute(self.writer())
-            .await?;
-        Ok(done.rows_affected() == 1)
+    pub fn update_webhook(&self, id: &str, url: &str, status: &str, doc: &str) -> Result<bool> {
+        let changed = self
+            .conn
+            .prepare_cached("UPDATE webhooks SET url = ?1, status = ?2, doc = ?3 WHERE id = ?4")?
+            .execute(params![url, status, doc, id])?;
+        Ok(changed == 1)
     }
 
     /// Deletes registration `id`; false when it does not exist.
-    pub async fn delete_webhook(&self, id: &str) -> Result<bool> {
-        let done = sqlx::query("DELETE FROM webhooks WHERE id = ?")
-            .bind(id)
-            .execute(self.writer())
-            .await?;
-        Ok(done.rows_affected() == 1)
+    pub fn delete_webhook(&self, id: &str) -> Result<bool> {
+        let deleted = self
+            .conn
+            .prepare_cached("DELETE FROM webhooks WHERE id = ?1")?
+            .execute([id])?;
+        Ok(deleted == 1)
+    }
+}
+
+impl Index {
+    /// The registration `id`, if any.
+    pub async fn get_webhook(&self, id: &str) -> Result<Option<WebhookRow>> {
+        let id = id.to_owned();
+        self.read(move |c| {
+            Ok(
+                c.prepare_cached("SELECT pk, id, status, doc FROM webhooks WHERE id = ?1")?
+                    .query_row([id], webhook_row)
+                    .optional()?,
+            )
+        })
+        .await
     }
 
     /// One page of registrations matching `tags`, in order of URL (reversed if asked).
@@ -88,26 +83,25 @@ impl Index {
             pk: "w.pk",
             desc: reverse,
         };
-        let mut qb: QueryBuilder<'_, Sqlite> =
-            QueryBuilder::new("SELECT w.pk, w.id, w.status, w.doc");
-        order.push_select(&mut qb);
-        qb.push(" FROM webhooks w WHERE 1=1");
-        push_tag_filters(&mut qb, "w.doc", tags);
-        order.push_after(&mut qb, after);
-        order.push_order_limit(&mut qb, limit);
-        let rows = qb.build().fetch_all(self.reader()).await?;
-        let rows = rows
-            .iter()
-            .map(|r| {
-                let row = webhook_row(r)?;
-                let key = PageKey {
-                    k1: 0,
-                    k2: r.try_get("k2")?,
-                    pk: row.pk,
-                };
-                Ok((row, key))
+        let mut q = Sql::new("SELECT w.pk, w.id, w.status, w.doc");
+        order.push_select(&mut q);
+        q.push(" FROM webhooks w WHERE 1=1");
+        push_tag_filters(&mut q, "w.doc", tags);
+        order.push_after(&mut q, after);
+        order.push_order_limit(&mut q, limit);
+        let rows = self
+            .read(move |c| {
+                q.query(c, |r| {
+                    let row = webhook_row(r)?;
+                    let key = PageKey {
+                        k1: 0,
+                        k2: r.get(5)?,
+                        pk: row.pk,
+                    };
+                    Ok((row, key))
+                })
             })
-            .collect::<Result<Vec<_>>>()?;
+            .await?;
         Ok(paginate(rows, limit))
     }
 }

@@ -1,0 +1,426 @@
+//! The SQLite engine: one writer thread with group commit, and a pool of readers.
+//!
+//! Every write is a closure over a [`Tx`], sent to the writer thread. The thread takes
+//! every closure waiting in its queue (up to [`MAX_BATCH`]), runs them one after the other
+//! inside one transaction, each in its own savepoint (a closure that fails is rolled back
+//! alone), commits once, and only then answers each caller. Under load many requests
+//! share one commit; alone, a request commits at once. Writes are never refused as busy:
+//! SQLite admits one writer, and this is it.
+//!
+//! Reads run on tokio's blocking threads with connections from a small pool, beside the
+//! writer (WAL mode). A read sees every write whose `write` call has returned.
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use rusqlite::{Connection, OpenFlags};
+use tokio::sync::{oneshot, Semaphore};
+
+use crate::{IndexError, Result};
+
+/// Most write closures committed together.
+pub const MAX_BATCH: usize = 256;
+/// Most read connections open at once.
+const MAX_READERS: usize = 8;
+/// Prepared statements kept per connection.
+const STATEMENT_CACHE: usize = 256;
+
+/// The schema, in order. A database records in `PRAGMA user_version` how many it has.
+const MIGRATIONS: &[(&str, &str)] = &[
+    (
+        "0001_store",
+        include_str!("../../migrations/sqlite/0001_store.sql"),
+    ),
+    (
+        "0002_catalog_listing_columns",
+        include_str!("../../migrations/sqlite/0002_catalog_listing_columns.sql"),
+    ),
+];
+
+/// A write transaction, handed to the closures given to [`Index::write`]. The role
+/// modules add their statements to it (`impl Tx<'_>` blocks).
+pub struct Tx<'c> {
+    pub(crate) conn: &'c Connection,
+}
+
+impl std::fmt::Debug for Tx<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Tx")
+    }
+}
+
+/// What the writer thread runs: the caller's closure, returning whether it succeeded and
+/// how to answer the caller once the commit's outcome is known.
+type Job = Box<dyn FnOnce(&Tx<'_>) -> (bool, Completion) + Send>;
+type Completion = Box<dyn FnOnce(Result<()>) + Send>;
+
+/// The metadata index on SQLite.
+#[derive(Clone)]
+pub struct Index {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    path: PathBuf,
+    writer: Mutex<Option<mpsc::Sender<Job>>>,
+    writer_thread: Mutex<Option<JoinHandle<()>>>,
+    readers: Mutex<Vec<Connection>>,
+    reader_slots: Semaphore,
+}
+
+impl std::fmt::Debug for Index {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Index")
+            .field("path", &self.inner.path)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Index {
+    /// Opens (creating if needed) the database file at `path`, brings its schema up to
+    /// date and starts the writer thread.
+    pub async fn open_sqlite(path: &Path) -> Result<Index> {
+        let path = path.to_owned();
+        let (conn, path) = tokio::task::spawn_blocking(move || -> Result<(Connection, PathBuf)> {
+            let conn = open_connection(&path, false)?;
+            migrate(&conn)?;
+            Ok((conn, path))
+        })
+        .await
+        .map_err(|e| IndexError::Corrupt(format!("index set-up failed: {e}")))??;
+
+        let (tx, rx) = mpsc::channel::<Job>();
+        let thread = std::thread::Builder::new()
+            .name("rushes-index-writer".into())
+            .spawn(move || writer_loop(conn, rx))
+            .map_err(|e| IndexError::Corrupt(format!("cannot start the index writer: {e}")))?;
+        Ok(Index {
+            inner: Arc::new(Inner {
+                path,
+                writer: Mutex::new(Some(tx)),
+                writer_thread: Mutex::new(Some(thread)),
+                readers: Mutex::new(Vec::new()),
+                reader_slots: Semaphore::new(MAX_READERS),
+            }),
+        })
+    }
+
+    /// Runs `f` in a write transaction on the writer thread and answers once it is
+    /// committed. If `f` returns an error, everything it wrote is rolled back and the
+    /// error is returned; nothing else in the batch is affected.
+    ///
+    /// `f` runs on the writer thread: it must do nothing but index work (no I/O, no
+    /// waiting), since every other write waits for it.
+    pub async fn write<T, E, F>(&self, f: F) -> std::result::Result<T, E>
+    where
+        F: FnOnce(&Tx<'_>) -> std::result::Result<T, E> + Send + 'static,
+        T: Send + 'static,
+        E: From<IndexError> + Send + 'static,
+    {
+        let (answer, answered) = oneshot::channel::<std::result::Result<T, E>>();
+        let job: Job = Box::new(move |tx: &Tx<'_>| match f(tx) {
+            Ok(value) => {
+                let done: Completion = Box::new(move |committed: Result<()>| {
+                    let _ = answer.send(committed.map(|()| value).map_err(E::from));
+                });
+                (true, done)
+            }
+            Err(e) => {
+                let done: Completion = Box::new(move |_| {
+                    let _ = answer.send(Err(e));
+                });
+                (false, done)
+            }
+        });
+        {
+            let sender = self.inner.writer.lock().map_err(|_| IndexError::Closed)?;
+            let sender = sender.as_ref().ok_or(IndexError::Closed)?;
+            sender.send(job).map_err(|_| IndexError::Closed)?;
+        }
+        answered.await.map_err(|_| {
+            E::from(IndexError::Unavailable(
+                "the write was not applied; retry".into(),
+            ))
+        })?
+    }
+
+    /// Runs `f` with a read connection on a blocking thread.
+    pub(crate) async fn read<T, F>(&self, f: F) -> Result<T>
+    where
+        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+        T: Send + 'static,
+    {
+        let _slot = self
+            .inner
+            .reader_slots
+            .acquire()
+            .await
+            .map_err(|_| IndexError::Closed)?;
+        let inner = self.inner.clone();
+        tokio::task::spawn_blocking(move || {
+            let pooled = inner.readers.lock().ok().and_then(|mut r| r.pop());
+            let conn = match pooled {
+                Some(c) => c,
+                None => open_connection(&inner.path, true)?,
+            };
+            let out = catch_unwind(AssertUnwindSafe(|| f(&conn)));
+            if let Ok(mut r) = inner.readers.lock() {
+                r.push(conn);
+            }
+            out.unwrap_or_else(|_| Err(IndexError::Corrupt("a read panicked".into())))
+        })
+        .await
+        .map_err(|e| IndexError::Corrupt(format!("a read failed: {e}")))?
+    }
+
+    /// Stops the writer once the writes already queued are done, and closes the readers.
+    pub async fn close(&self) {
+        if let Ok(mut w) = self.inner.writer.lock() {
+            w.take();
+        }
+        let thread = self
+            .inner
+            .writer_thread
+            .lock()
+            .ok()
+            .and_then(|mut t| t.take());
+        if let Some(thread) = thread {
+            let _ = tokio::task::spawn_blocking(move || thread.join()).await;
+        }
+        if let Ok(mut r) = self.inner.readers.lock() {
+            r.clear();
+        }
+    }
+}
+
+fn open_connection(path: &Path, read_only: bool) -> Result<Connection> {
+    let flags = if read_only {
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX
+    } else {
+        OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_CREATE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX
+    };
+    let conn = Connection::open_with_flags(path, flags)?;
+    conn.busy_timeout(Duration::from_secs(10))?;
+    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+    if !read_only {
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+    }
+    // NORMAL in WAL mode: a crash of the process loses nothing committed; a power cut may
+    // lose the last commits but never corrupts the database.
+    conn.execute_batch(
+        "PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; \
+         PRAGMA cache_size = -65536; PRAGMA temp_store = MEMORY;",
+    )?;
+    Ok(conn)
+}
+
+/// Applies the migrations the database has not seen, each in its own transaction.
+fn migrate(conn: &Connection) -> Result<()> {
+    let applied: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    let applied = usize::try_from(applied).unwrap_or(0);
+    if applied > MIGRATIONS.len() {
+        return Err(IndexError::Corrupt(format!(
+            "the database has schema version {applied}, newer than this program's {}",
+            MIGRATIONS.len()
+        )));
+    }
+    for (i, (name, sql)) in MIGRATIONS.iter().enumerate().skip(applied) {
+        let version = i + 1;
+        conn.execute_batch(&format!(
+            "BEGIN IMMEDIATE;\n{sql}\nPRAGMA user_version = {version};\nCOMMIT;"
+        ))
+        .map_err(|e| {
+            let _ = conn.execute_batch("ROLLBACK");
+            IndexError::Corrupt(format!("migration {name} failed: {e}"))
+        })?;
+        tracing::info!(migration = name, "applied index migration");
+    }
+    Ok(())
+}
+
+/// The writer thread: group commit of every job waiting in the queue.
+///
+/// A job that cannot run (the transaction could not be started or broke) is dropped
+/// unrun, which answers its caller that the write was not applied.
+fn writer_loop(conn: Connection, jobs: mpsc::Receiver<Job>) {
+    let tx = Tx { conn: &conn };
+    let mut done: Vec<Completion> = Vec::with_capacity(MAX_BATCH);
+    while let Ok(first) = jobs.recv() {
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match jobs.try_recv() {
+                Ok(j) => batch.push(j),
+                Err(_) => break,
+            }
+        }
+        if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
+            tracing::error!(error = %e, "cannot start an index write transaction");
+            continue;
+        }
+        let mut healthy = true;
+        for job in batch {
+            if !healthy || conn.execute_batch("SAVEPOINT job").is_err() {
+                healthy = false;
+                continue;
+            }
+            let ok = match catch_unwind(AssertUnwindSafe(|| job(&tx))) {
+                Ok((ok, completion)) => {
+                    done.push(completion);
+                    ok
+                }
+                Err(_) => {
+                    tracing::error!("an index write panicked; its changes are rolled back");
+                    false
+                }
+            };
+            let closed = if ok {
+                conn.execute_batch("RELEASE job")
+            } else {
+                conn.execute_batch("ROLLBACK TO job; RELEASE job")
+            };
+            if let Err(e) = closed {
+                tracing::error!(error = %e, "cannot close an index savepoint");
+                healthy = false;
+            }
+        }
+        let outcome = if healthy {
+            conn.execute_batch("COMMIT").map_err(IndexError::from)
+        } else {
+            Err(IndexError::Unavailable(
+                "the index could not complete a write transaction".into(),
+            ))
+        };
+        if let Err(e) = &outcome {
+            tracing::error!(error = %e, "index write transaction rolled back");
+            let _ = conn.execute_batch("ROLLBACK");
+        }
+        let msg = outcome.err().map(|e| e.to_string());
+        for completion in done.drain(..) {
+            completion(match &msg {
+                None => Ok(()),
+                Some(m) => Err(IndexError::Unavailable(m.clone())),
+            });
+        }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    async fn index() -> (tempfile::TempDir, Index) {
+        let dir = tempfile::tempdir().unwrap();
+        let index = Index::open_sqlite(&dir.path().join("t.db")).await.unwrap();
+        (dir, index)
+    }
+
+    fn put(tx: &Tx<'_>, key: &str, value: &str) -> Result<()> {
+        tx.conn.execute(
+            "INSERT INTO service_settings (key, value) VALUES (?1, ?2)",
+            [key, value],
+        )?;
+        Ok(())
+    }
+
+    async fn get(index: &Index, key: &str) -> Option<String> {
+        let key = key.to_owned();
+        index
+            .read(move |c| {
+                use rusqlite::OptionalExtension;
+                Ok(c.query_row(
+                    "SELECT value FROM service_settings WHERE key = ?1",
+                    [key],
+                    |r| r.get(0),
+                )
+                .optional()?)
+            })
+            .await
+            .unwrap()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_writes_all_commit_and_a_failing_one_rolls_back_alone() {
+        let (_dir, index) = index().await;
+        let mut tasks = Vec::new();
+        for i in 0..500 {
+            let index = index.clone();
+            tasks.push(tokio::spawn(async move {
+                index
+                    .write(move |tx| {
+                        put(tx, &format!("k{i}"), "v")?;
+                        if i % 10 == 0 {
+                            // Writes, then fails: none of it may remain.
+                            put(tx, &format!("k{i}-extra"), "v")?;
+                            return Err(IndexError::Conflict(format!("job {i} refused")));
+                        }
+                        Ok(i)
+                    })
+                    .await
+            }));
+        }
+        let mut ok = 0;
+        for (i, t) in tasks.into_iter().enumerate() {
+            match t.await.unwrap() {
+                Ok(v) => {
+                    assert_eq!(v, i);
+                    ok += 1;
+                }
+                Err(IndexError::Conflict(m)) => assert_eq!(m, format!("job {i} refused")),
+                Err(e) => panic!("unexpected error {e}"),
+            }
+        }
+        assert_eq!(ok, 450);
+        for i in 0..500 {
+            let expect = if i % 10 == 0 {
+                None
+            } else {
+                Some("v".to_owned())
+            };
+            assert_eq!(get(&index, &format!("k{i}")).await, expect, "k{i}");
+            assert_eq!(get(&index, &format!("k{i}-extra")).await, None);
+        }
+    }
+
+    #[tokio::test]
+    async fn a_write_is_readable_once_it_returns_and_survives_reopening() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        let index = Index::open_sqlite(&path).await.unwrap();
+        index.write(|tx| put(tx, "name", "x")).await.unwrap();
+        assert_eq!(get(&index, "name").await.as_deref(), Some("x"));
+        index.close().await;
+        assert!(index.write(|tx| put(tx, "other", "y")).await.is_err());
+        let index = Index::open_sqlite(&path).await.unwrap();
+        assert_eq!(get(&index, "name").await.as_deref(), Some("x"));
+    }
+
+    #[tokio::test]
+    async fn a_unique_violation_is_a_conflict() {
+        let (_dir, index) = index().await;
+        index.write(|tx| put(tx, "k", "1")).await.unwrap();
+        let e = index
+            .write(|tx| {
+                tx.conn
+                    .execute(
+                        "INSERT INTO service_settings (key, value) VALUES ('k', '2')",
+                        [],
+                    )
+                    .map_err(|e| crate::error::conflict_on_unique(e, || "k exists".into()))?;
+                Ok::<_, IndexError>(())
+            })
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(e, IndexError::Conflict(ref m) if m == "k exists"),
+            "{e}"
+        );
+        assert_eq!(get(&index, "k").await.as_deref(), Some("1"));
+    }
+}
