@@ -25,7 +25,7 @@ use serde_json::Value;
 
 use crate::server::{dir_size, memory, mib, Spawned};
 use crate::stats::{ms, Rng, Samples};
-use crate::store::{segment, MediaObject, Store};
+use crate::store::{MediaObject, Pool, Store};
 
 /// Drive a TAMS store over HTTP on loopback and report throughput, latency and memory.
 #[derive(Parser, Debug)]
@@ -62,8 +62,11 @@ struct Args {
     /// Concurrent clients for the list phase.
     #[arg(long, default_value_t = 2)]
     batch_concurrency: usize,
-    /// Distinct objects to allocate; segments reuse them round-robin.
-    #[arg(long, default_value_t = 1_000)]
+    /// Objects: 0 (the default) allocates a fresh object for every segment before each
+    /// timed round, as a live ingest does (their bytes are not uploaded: this measures the
+    /// index, not the disk); N allocates N objects, uploads them, and reuses them
+    /// round-robin with ts_offset.
+    #[arg(long, default_value_t = 0)]
     objects: usize,
     /// Read requests of each kind per checkpoint.
     #[arg(long, default_value_t = 1_000)]
@@ -97,9 +100,8 @@ struct Checkpoint {
 #[tokio::main]
 async fn main() -> Result<()> {
     let args = Args::parse();
-    if args.batch == 0 || args.concurrency == 0 || args.batch_concurrency == 0 || args.objects == 0
-    {
-        bail!("--batch, --concurrency, --batch-concurrency and --objects must be positive");
+    if args.batch == 0 || args.concurrency == 0 || args.batch_concurrency == 0 {
+        bail!("--batch, --concurrency and --batch-concurrency must be positive");
     }
     let (spawned, url) = match &args.spawn {
         Some(path) => {
@@ -127,13 +129,16 @@ async fn run(args: &Args, url: Url, pid: Option<u32>, data_dir: Option<PathBuf>)
     let store = Store::new(url.clone())?;
     eprintln!("rushes-bench: store {url}, flow {}", store.flow_id);
     store.create_flow().await.context("create the flow")?;
-    let objects = Arc::new(
-        store
-            .allocate_objects(args.objects)
+    let reuse = if args.objects > 0 {
+        let objects = store
+            .allocate_objects(args.objects, true)
             .await
-            .context("allocate objects")?,
-    );
-    eprintln!("rushes-bench: {} objects allocated", objects.len());
+            .context("allocate objects")?;
+        eprintln!("rushes-bench: {} objects allocated", objects.len());
+        Some(objects)
+    } else {
+        None
+    };
 
     let mut checkpoints: Vec<u64> = [10_000, 100_000, 1_000_000]
         .into_iter()
@@ -145,7 +150,8 @@ async fn run(args: &Args, url: Url, pid: Option<u32>, data_dir: Option<PathBuf>)
     let mut measured = Vec::new();
     let single_end = args.single.min(args.segments);
     if single_end > 0 {
-        let w = register_single(&store, &objects, single_end, args.concurrency).await?;
+        let pool = Arc::new(pool(&store, &reuse, 0, single_end).await?);
+        let w = register_single(&store, &pool, single_end, args.concurrency).await?;
         eprintln!("rushes-bench: {}", summary(&w));
         writes.push(w);
     }
@@ -165,7 +171,7 @@ async fn run(args: &Args, url: Url, pid: Option<u32>, data_dir: Option<PathBuf>)
         if filled < target {
             let reached = register_lists(
                 &store,
-                &objects,
+                &reuse,
                 filled,
                 target,
                 args.batch,
@@ -197,10 +203,24 @@ async fn run(args: &Args, url: Url, pid: Option<u32>, data_dir: Option<PathBuf>)
     ))
 }
 
+/// The objects for segments `from..to`: the reused ones, or fresh ones allocated now.
+async fn pool(store: &Store, reuse: &Option<Vec<MediaObject>>, from: u64, to: u64) -> Result<Pool> {
+    Ok(match reuse {
+        Some(objects) => Pool::Reuse(objects.to_vec()),
+        None => Pool::Fresh {
+            first: from,
+            objects: store
+                .allocate_objects(usize::try_from(to - from)?, false)
+                .await
+                .context("allocate objects")?,
+        },
+    })
+}
+
 /// Phase (a): segments `0..end`, one per request, from `concurrency` clients.
 async fn register_single(
     store: &Store,
-    objects: &Arc<Vec<MediaObject>>,
+    objects: &Arc<Pool>,
     end: u64,
     concurrency: usize,
 ) -> Result<WriteResult> {
@@ -217,7 +237,7 @@ async fn register_single(
                 if n >= end {
                     return Ok::<_, anyhow::Error>(latency);
                 }
-                let body = segment(n, &objects);
+                let body = objects.segment(n);
                 latency.record(
                     store
                         .post_segments(&body)
@@ -245,7 +265,7 @@ async fn register_single(
 #[allow(clippy::too_many_arguments)]
 async fn register_lists(
     store: &Store,
-    objects: &Arc<Vec<MediaObject>>,
+    reuse: &Option<Vec<MediaObject>>,
     from: u64,
     to: u64,
     batch: u64,
@@ -266,6 +286,7 @@ async fn register_lists(
         let starts: Vec<u64> = (filled..round_end)
             .step_by(usize::try_from(batch)?)
             .collect();
+        let objects = Arc::new(pool(store, reuse, filled, round_end).await?);
         let t0 = Instant::now();
         let latencies: Vec<Duration> = stream::iter(starts)
             .map(|s| {
@@ -273,7 +294,7 @@ async fn register_lists(
                 let objects = objects.clone();
                 async move {
                     let e = (s + batch).min(round_end);
-                    let body = Value::Array((s..e).map(|n| segment(n, &objects)).collect());
+                    let body = Value::Array((s..e).map(|n| objects.segment(n)).collect());
                     store
                         .post_segments(&body)
                         .await
@@ -362,8 +383,8 @@ fn report(
 ) -> String {
     let mut out = String::new();
     out.push_str(&format!(
-        "## rushes-bench\n\nStore {url}; {} objects reused round-robin; {} queries per checkpoint; seed {}; total {:.0} s.{}\n\n",
-        args.objects,
+        "## rushes-bench\n\nStore {url}; {}; {} queries per checkpoint; seed {}; total {:.0} s.{}\n\n",
+        if args.objects == 0 { "a fresh object per segment".to_owned() } else { format!("{} objects reused round-robin", args.objects) },
         args.queries,
         args.seed,
         total.as_secs_f64(),

@@ -18,6 +18,7 @@ pub struct Store {
 }
 
 /// An allocated object: its id and whether it was uploaded.
+#[derive(Debug, Clone)]
 pub struct MediaObject {
     pub object_id: String,
 }
@@ -85,7 +86,9 @@ impl Store {
 
     /// Allocates `count` objects with POST /flows/{id}/storage (several requests if the
     /// server caps the page) and uploads a small body to each put_url.
-    pub async fn allocate_objects(&self, count: usize) -> Result<Vec<MediaObject>> {
+    /// Allocates `count` objects; with `upload`, writes a few bytes to each through its
+    /// signed URL.
+    pub async fn allocate_objects(&self, count: usize, upload: bool) -> Result<Vec<MediaObject>> {
         let mut objects = Vec::with_capacity(count);
         while objects.len() < count {
             let want = (count - objects.len()).min(1000);
@@ -107,7 +110,7 @@ impl Store {
                     .as_str()
                     .context("media object without object_id")?
                     .to_owned();
-                if let Some(put) = item.get("put_url") {
+                if let (true, Some(put)) = (upload, item.get("put_url")) {
                     self.upload(put).await?;
                 }
                 objects.push(MediaObject { object_id });
@@ -211,18 +214,43 @@ fn truncate(s: &str) -> &str {
 /// The segment registration body for segment `n` (covering `[n:0_n+1:0)`), reusing object
 /// `objects[n % len]`. `ts_offset` maps the segment back onto that object's own timeline
 /// (its first use, at `n % len`), so every reuse agrees on the object's timerange.
-pub fn segment(n: u64, objects: &[MediaObject]) -> Value {
-    let len = objects.len().max(1) as u64;
-    let j = n % len;
-    let offset = n - j;
-    let mut seg = json!({
-        "object_id": objects[usize::try_from(j).unwrap_or(0)].object_id,
-        "timerange": format!("[{n}:0_{}:0)", n + 1),
-    });
-    if offset != 0 {
-        seg["ts_offset"] = json!(format!("{offset}:0"));
+/// Where segments get their objects from.
+#[derive(Debug, Clone)]
+pub enum Pool {
+    /// A fresh object for each segment: segment `n` uses `objects[n - first]`, as a live
+    /// ingest does.
+    Fresh {
+        first: u64,
+        objects: Vec<MediaObject>,
+    },
+    /// A few objects reused round-robin, each reuse shifted by `ts_offset` so that every
+    /// use agrees on the object's own timerange.
+    Reuse(Vec<MediaObject>),
+}
+
+impl Pool {
+    /// The body of segment `n`: `[n:0_n+1:0)`.
+    pub fn segment(&self, n: u64) -> Value {
+        let (object, offset) = match self {
+            Pool::Fresh { first, objects } => {
+                let i = usize::try_from(n.saturating_sub(*first)).unwrap_or(usize::MAX);
+                (objects.get(i).or(objects.last()), 0)
+            }
+            Pool::Reuse(objects) => {
+                let len = objects.len().max(1) as u64;
+                let j = n % len;
+                (objects.get(usize::try_from(j).unwrap_or(0)), n - j)
+            }
+        };
+        let mut seg = json!({
+            "object_id": object.map(|o| o.object_id.as_str()).unwrap_or_default(),
+            "timerange": format!("[{n}:0_{}:0)", n + 1),
+        });
+        if offset != 0 {
+            seg["ts_offset"] = json!(format!("{offset}:0"));
+        }
+        seg
     }
-    seg
 }
 
 #[cfg(test)]
@@ -237,13 +265,19 @@ mod tests {
                 object_id: format!("o{i}"),
             })
             .collect();
+        let pool = Pool::Reuse(objects.clone());
         assert_eq!(
-            segment(1, &objects),
+            pool.segment(1),
             json!({"object_id": "o1", "timerange": "[1:0_2:0)"})
         );
         assert_eq!(
-            segment(7, &objects),
+            pool.segment(7),
             json!({"object_id": "o1", "timerange": "[7:0_8:0)", "ts_offset": "6:0"})
+        );
+        let pool = Pool::Fresh { first: 5, objects };
+        assert_eq!(
+            pool.segment(6),
+            json!({"object_id": "o1", "timerange": "[6:0_7:0)"})
         );
     }
 }

@@ -170,6 +170,14 @@ impl ObjectId {
         ObjectId(Uuid::new_v4().hyphenated().to_string())
     }
 
+    /// A new unique id that sorts after the ids made before it (a version 7 UUID in text
+    /// form: a millisecond timestamp, then random bits). Objects allocated together are
+    /// then neighbours in every index keyed by object id, so registering a flow's next
+    /// segments writes a few index pages, not one page per object.
+    pub fn new_time_ordered() -> ObjectId {
+        ObjectId(Uuid::now_v7().hyphenated().to_string())
+    }
+
     pub fn as_str(&self) -> &str {
         &self.0
     }

@@ -57,7 +57,7 @@ impl Store {
                     }
                     Some(n) => n.min(max),
                 };
-                (0..n).map(|_| ObjectId::new_random()).collect()
+                (0..n).map(|_| ObjectId::new_time_ordered()).collect()
             }
             Allocation::Ids(ids) => {
                 if ids.is_empty() {

@@ -9,6 +9,10 @@
 //!
 //! Reads run on tokio's blocking threads with connections from a small pool, beside the
 //! writer (WAL mode). A read sees every write whose `write` call has returned.
+//!
+//! Checkpoints (copying the WAL back into the database file, with its `fsync`) run on a
+//! thread of their own every [`CHECKPOINT_INTERVAL`], never on the writer, so a commit
+//! costs an append to the WAL and nothing more.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
@@ -26,6 +30,8 @@ use crate::{IndexError, Result};
 pub const MAX_BATCH: usize = 256;
 /// Most read connections open at once.
 const MAX_READERS: usize = 8;
+/// How often the checkpointer copies the WAL into the database file.
+pub const CHECKPOINT_INTERVAL: Duration = Duration::from_millis(200);
 /// Prepared statements kept per connection.
 const STATEMENT_CACHE: usize = 256;
 
@@ -68,6 +74,7 @@ struct Inner {
     path: PathBuf,
     writer: Mutex<Option<mpsc::Sender<Job>>>,
     writer_thread: Mutex<Option<JoinHandle<()>>>,
+    checkpointer: Mutex<Option<(mpsc::Sender<()>, JoinHandle<()>)>>,
     readers: Mutex<Vec<Connection>>,
     reader_slots: Semaphore,
 }
@@ -88,6 +95,8 @@ impl Index {
         let (conn, path) = tokio::task::spawn_blocking(move || -> Result<(Connection, PathBuf)> {
             let conn = open_connection(&path, false)?;
             migrate(&conn)?;
+            // The checkpointer thread does this work; the writer only appends.
+            conn.pragma_update(None, "wal_autocheckpoint", 0)?;
             Ok((conn, path))
         })
         .await
@@ -98,11 +107,20 @@ impl Index {
             .name("rushes-index-writer".into())
             .spawn(move || writer_loop(conn, rx))
             .map_err(|e| IndexError::Corrupt(format!("cannot start the index writer: {e}")))?;
+        let checkpoint_conn = open_connection(&path, false)?;
+        let (stop, stopped) = mpsc::channel::<()>();
+        let checkpointer = std::thread::Builder::new()
+            .name("rushes-index-checkpoint".into())
+            .spawn(move || checkpoint_loop(checkpoint_conn, stopped))
+            .map_err(|e| {
+                IndexError::Corrupt(format!("cannot start the index checkpointer: {e}"))
+            })?;
         Ok(Index {
             inner: Arc::new(Inner {
                 path,
                 writer: Mutex::new(Some(tx)),
                 writer_thread: Mutex::new(Some(thread)),
+                checkpointer: Mutex::new(Some((stop, checkpointer))),
                 readers: Mutex::new(Vec::new()),
                 reader_slots: Semaphore::new(MAX_READERS),
             }),
@@ -191,10 +209,42 @@ impl Index {
         if let Some(thread) = thread {
             let _ = tokio::task::spawn_blocking(move || thread.join()).await;
         }
+        let checkpointer = self
+            .inner
+            .checkpointer
+            .lock()
+            .ok()
+            .and_then(|mut c| c.take());
+        if let Some((stop, thread)) = checkpointer {
+            drop(stop);
+            let _ = tokio::task::spawn_blocking(move || thread.join()).await;
+        }
         if let Ok(mut r) = self.inner.readers.lock() {
             r.clear();
         }
     }
+}
+
+/// The checkpointer thread: a passive checkpoint every [`CHECKPOINT_INTERVAL`] (it never
+/// waits for readers or the writer), and a full one when the index closes so that the
+/// WAL is empty at rest.
+fn checkpoint_loop(conn: Connection, stop: mpsc::Receiver<()>) {
+    let checkpoint = |mode: &str| {
+        let r: rusqlite::Result<(i64, i64, i64)> =
+            conn.query_row(&format!("PRAGMA wal_checkpoint({mode})"), [], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+            });
+        if let Err(e) = r {
+            tracing::warn!(error = %e, "index checkpoint failed; retrying later");
+        }
+    };
+    loop {
+        match stop.recv_timeout(CHECKPOINT_INTERVAL) {
+            Err(mpsc::RecvTimeoutError::Timeout) => checkpoint("PASSIVE"),
+            _ => break,
+        }
+    }
+    checkpoint("TRUNCATE");
 }
 
 fn open_connection(path: &Path, read_only: bool) -> Result<Connection> {
@@ -210,6 +260,8 @@ fn open_connection(path: &Path, read_only: bool) -> Result<Connection> {
     conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
     if !read_only {
         conn.pragma_update(None, "journal_mode", "WAL")?;
+        // When the WAL is reset after a checkpoint, truncate its file to at most 64 MiB.
+        conn.pragma_update(None, "journal_size_limit", 64 * 1024 * 1024)?;
     }
     // NORMAL in WAL mode: a crash of the process loses nothing committed; a power cut may
     // lose the last commits but never corrupts the database.
