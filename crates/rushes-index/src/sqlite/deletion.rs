@@ -2,6 +2,7 @@
 
 use rusqlite::{params, OptionalExtension, Row};
 
+use super::classes::{classes_of, push_visible, DELETION, FLOW};
 use super::listing::{paginate, Order, Page, PageKey, Sql};
 use crate::sqlite::Tx;
 use crate::{Index, Result};
@@ -64,6 +65,26 @@ impl Index {
         .await
     }
 
+    /// Deletion request `id` and its auth classes (its Flow's when it was made), in one read.
+    pub async fn get_deletion_with_classes(
+        &self,
+        id: &str,
+    ) -> Result<Option<(DeletionRow, Vec<String>)>> {
+        let id = id.to_owned();
+        self.read(move |c| {
+            let row = c
+                .prepare_cached(&format!(
+                    "SELECT {COLS} FROM deletion_requests d WHERE d.id = ?1"
+                ))?
+                .query_row([id], deletion_row)
+                .optional()?;
+            let Some(row) = row else { return Ok(None) };
+            let classes = classes_of(c, DELETION, row.pk)?;
+            Ok(Some((row, classes)))
+        })
+        .await
+    }
+
     /// The unfinished deletion request of Flow `flow_id`, if any.
     pub async fn pending_deletion_for_flow(&self, flow_id: &str) -> Result<Option<DeletionRow>> {
         let flow_id = flow_id.to_owned();
@@ -80,12 +101,14 @@ impl Index {
 
     /// One page of deletion requests. `created` and `expiry` sort most recent first by
     /// default; requests without an expiry sort after the others (before when reversed).
+    /// With `visible_to`, only requests that are unclassified or share one of those classes.
     pub async fn list_deletions(
         &self,
         sort: DeletionSort,
         reverse: bool,
         after: Option<&PageKey>,
         limit: u32,
+        visible_to: Option<&[String]>,
     ) -> Result<Page<DeletionRow>> {
         let order = match sort {
             DeletionSort::Created => Order {
@@ -105,6 +128,9 @@ impl Index {
         let mut q = Sql::new(format!("SELECT {COLS}"));
         order.push_select(&mut q);
         q.push(" FROM deletion_requests d WHERE 1=1");
+        if let Some(classes) = visible_to {
+            push_visible(&mut q, DELETION, "d.pk", classes);
+        }
         order.push_after(&mut q, after);
         order.push_order_limit(&mut q, limit);
         let rows = self
@@ -125,22 +151,27 @@ impl Index {
 }
 
 impl Tx<'_> {
-    /// Inserts a deletion request.
+    /// Inserts a deletion request; it keeps its Flow's auth classes of this moment.
     pub fn insert_deletion(&self, d: &NewDeletion<'_>) -> Result<()> {
-        self.conn
+        let pk: i64 = self
+            .conn
             .prepare_cached(
                 "INSERT INTO deletion_requests (id, flow_id, flow_pk, status, doc, created_ms, expiry_ms) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) RETURNING pk",
             )?
-            .execute(params![
-                d.id,
-                d.flow_id,
-                d.flow_pk,
-                d.status,
-                d.doc,
-                d.created_ms,
-                d.expiry_ms
-            ])?;
+            .query_row(
+                params![
+                    d.id,
+                    d.flow_id,
+                    d.flow_pk,
+                    d.status,
+                    d.doc,
+                    d.created_ms,
+                    d.expiry_ms
+                ],
+                |r| r.get(0),
+            )?;
+        self.set_classes(DELETION, pk, &classes_of(self.conn, FLOW, d.flow_pk)?)?;
         Ok(())
     }
 
@@ -196,6 +227,14 @@ impl Tx<'_> {
                  AND expiry_ms IS NOT NULL AND expiry_ms < ?1",
             )?
             .execute([now_ms])?;
+        if deleted > 0 {
+            self.conn
+                .prepare_cached(
+                    "DELETE FROM resource_classes WHERE kind = ?1 \
+                     AND pk NOT IN (SELECT pk FROM deletion_requests)",
+                )?
+                .execute([DELETION])?;
+        }
         Ok(deleted as u64)
     }
 }

@@ -19,12 +19,18 @@ pub struct NewEvent<'a> {
 }
 
 impl Tx<'_> {
-    /// Appends `ev` to the outbox, in this transaction.
+    /// Appends `ev` to the outbox, in this transaction, with the classes its resource has
+    /// now (the flow's effective classes, else the source's; NULL when unclassified). A
+    /// deletion's event is written before the rows go, so it carries the classes it had.
     pub fn insert_event(&self, ev: &NewEvent<'_>) -> Result<()> {
         self.conn
             .prepare_cached(
-                "INSERT INTO events (id, event_type, flow_id, source_id, timestamp, payload) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                "INSERT INTO events (id, event_type, flow_id, source_id, timestamp, payload, auth_classes) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, NULLIF(CASE WHEN ?3 IS NOT NULL \
+                 THEN (SELECT json_group_array(c.class) FROM resource_classes c \
+                       WHERE c.kind = 2 AND c.pk = (SELECT pk FROM flows WHERE id = ?3)) \
+                 ELSE (SELECT json_group_array(c.class) FROM resource_classes c \
+                       WHERE c.kind = 1 AND c.pk = (SELECT pk FROM sources WHERE id = ?4)) END, '[]'))",
             )?
             .execute(params![
                 uuid::Uuid::new_v4().to_string(),

@@ -3,6 +3,7 @@
 
 use rusqlite::{params, OptionalExtension, Row};
 
+use super::classes::{classes_of, push_visible, FLOW};
 use super::events::NewEvent;
 use super::listing::{paginate, push_tag_filters, Page, PageKey, Sql, TagFilter};
 use super::sources::{order, ListSpec, NewSource};
@@ -44,6 +45,9 @@ pub struct FlowWrite<'a> {
     pub now_ms: i64,
     /// The Flow collection: (member flow id, role or empty), in order.
     pub members: &'a [(String, String)],
+    /// The Flow's own auth classes (its `auth_classes` tag), `None` when it has no such
+    /// tag and takes its Source's.
+    pub classes: Option<&'a [String]>,
 }
 
 /// A Source to create with the write if it does not exist, and the event to write if so.
@@ -88,6 +92,9 @@ pub struct FlowFilter {
     pub init_segments: Option<bool>,
     /// `Some(empty)`: only Flows no Flow collects.
     pub collected_by: Option<Vec<String>>,
+    /// Only Flows that are unclassified or share one of these auth classes (`None`: no
+    /// such limit).
+    pub visible_to: Option<Vec<String>>,
 }
 
 const FLOW_COLS: &str =
@@ -123,6 +130,26 @@ impl Index {
             )
         })
         .await
+    }
+
+    /// The Flow with id `id` and its effective auth classes, in one read.
+    pub async fn get_flow_with_classes(&self, id: &str) -> Result<Option<(FlowRow, Vec<String>)>> {
+        let id = id.to_owned();
+        self.read(move |c| {
+            let row = c
+                .prepare_cached(&format!("SELECT {FLOW_COLS} FROM flows f WHERE f.id = ?1"))?
+                .query_row([id], flow_row)
+                .optional()?;
+            let Some(row) = row else { return Ok(None) };
+            let classes = classes_of(c, FLOW, row.pk)?;
+            Ok(Some((row, classes)))
+        })
+        .await
+    }
+
+    /// The effective auth classes of Flow `pk`.
+    pub async fn flow_classes(&self, pk: i64) -> Result<Vec<String>> {
+        self.read(move |c| classes_of(c, FLOW, pk)).await
     }
 
     /// The Flow's timerange as half-open nanoseconds: the start of its first Segment and
@@ -205,6 +232,9 @@ impl Index {
             q.push(" AND f.init_segments = ").bind(i);
         }
         push_tag_filters(&mut q, "f.doc", &filter.tags);
+        if let Some(classes) = &filter.visible_to {
+            push_visible(&mut q, FLOW, "f.pk", classes);
+        }
         match filter.timerange {
             None => {}
             Some(TimeFilter::NoContent) => {
@@ -334,6 +364,7 @@ impl Tx<'_> {
             )
             .map_err(|e| conflict_on_unique(e, || format!("flow {} already exists", w.id)))?;
         self.replace_members(pk, w.members)?;
+        self.set_flow_classes(pk, w.classes, w.source_id)?;
         self.write_events(events)?;
         Ok(created_source)
     }
@@ -388,10 +419,9 @@ impl Tx<'_> {
                 pk
             ])?;
         self.replace_members(pk, w.members)?;
+        self.set_flow_classes(pk, w.classes, w.source_id)?;
         if let Some(o) = old_source {
-            if self.delete_source_if_orphan(o.source_id)? {
-                self.insert_event(&o.deleted_event)?;
-            }
+            self.delete_source_if_orphan(o.source_id, &o.deleted_event)?;
         }
         self.write_events(events)?;
         Ok(true)
@@ -427,17 +457,21 @@ impl Tx<'_> {
         if remaining.is_some() {
             return Ok(false);
         }
-        let deleted = self
+        let exists = self
             .conn
-            .prepare_cached("DELETE FROM flows WHERE pk = ?1")?
-            .execute([pk])?;
-        if deleted == 0 {
+            .prepare_cached("SELECT 1 FROM flows WHERE pk = ?1")?
+            .query_row([pk], |_| Ok(()))
+            .optional()?;
+        if exists.is_none() {
             return Ok(true);
         }
+        // The event first, so that it carries the classes the Flow had.
         self.insert_event(flow_deleted)?;
-        if self.delete_source_if_orphan(source.source_id)? {
-            self.insert_event(&source.deleted_event)?;
-        }
+        self.clear_classes(FLOW, pk)?;
+        self.conn
+            .prepare_cached("DELETE FROM flows WHERE pk = ?1")?
+            .execute([pk])?;
+        self.delete_source_if_orphan(source.source_id, &source.deleted_event)?;
         Ok(true)
     }
 }

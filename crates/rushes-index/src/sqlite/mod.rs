@@ -1,5 +1,6 @@
 //! The SQLite engine: connection set-up and one module of queries per role.
 
+pub(crate) mod classes;
 pub(crate) mod deletion;
 pub(crate) mod events;
 pub(crate) mod flows;

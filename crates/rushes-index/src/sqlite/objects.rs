@@ -4,6 +4,7 @@
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
 use crate::error::conflict_on_unique;
+use crate::sqlite::classes::json_list;
 use crate::sqlite::Tx;
 use crate::{Index, IndexError, Result};
 
@@ -247,25 +248,38 @@ impl Index {
     }
 
     /// `(pk, flow id, flow doc)` of the flows with a segment referencing object `id` (as
-    /// media or init object), in flow order after `after_pk`, at most `limit + 1`.
+    /// media or init object), in flow order after `after_pk`, at most `limit + 1`. With
+    /// `visible_to`, only flows that are unclassified or share one of those auth classes.
     pub async fn object_flows(
         &self,
         id: &str,
         after_pk: i64,
         limit: u32,
+        visible_to: Option<&[String]>,
     ) -> Result<Vec<(i64, String, String)>> {
         let id = id.to_owned();
+        let visible = visible_to.map(json_list);
         self.read(move |c| {
-            let mut st = c.prepare_cached(
-                "SELECT f.pk, f.id, f.doc FROM flows f WHERE f.pk IN ( \
+            let base = "SELECT f.pk, f.id, f.doc FROM flows f WHERE f.pk IN ( \
                      SELECT DISTINCT flow_pk FROM segments WHERE object_id = ?1 AND flow_pk > ?2 \
-                     UNION SELECT DISTINCT flow_pk FROM segments WHERE init_object_id = ?1 AND flow_pk > ?2) \
-                 ORDER BY f.pk LIMIT ?3",
-            )?;
-            let rows = st.query_map(params![id, after_pk, i64::from(limit) + 1], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
-            })?;
-            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+                     UNION SELECT DISTINCT flow_pk FROM segments WHERE init_object_id = ?1 AND flow_pk > ?2)";
+            let map = |r: &rusqlite::Row<'_>| Ok((r.get(0)?, r.get(1)?, r.get(2)?));
+            let limit = i64::from(limit) + 1;
+            let rows = match &visible {
+                None => c
+                    .prepare_cached(&format!("{base} ORDER BY f.pk LIMIT ?3"))?
+                    .query_map(params![id, after_pk, limit], map)?
+                    .collect::<rusqlite::Result<Vec<_>>>()?,
+                Some(classes) => c
+                    .prepare_cached(&format!(
+                        "{base} AND (NOT EXISTS (SELECT 1 FROM resource_classes rc WHERE rc.kind = 2 AND rc.pk = f.pk) \
+                         OR EXISTS (SELECT 1 FROM resource_classes rc WHERE rc.kind = 2 AND rc.pk = f.pk \
+                         AND rc.class IN (SELECT value FROM json_each(?4)))) ORDER BY f.pk LIMIT ?3"
+                    ))?
+                    .query_map(params![id, after_pk, limit, classes], map)?
+                    .collect::<rusqlite::Result<Vec<_>>>()?,
+            };
+            Ok(rows)
         })
         .await
     }

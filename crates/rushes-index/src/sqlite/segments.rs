@@ -9,6 +9,7 @@ use std::collections::HashMap;
 
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
+use crate::sqlite::classes::{classes_of, FLOW};
 use crate::sqlite::objects::instances_of;
 use crate::sqlite::Tx;
 use crate::{Index, InstanceRow, Result};
@@ -99,6 +100,8 @@ pub struct FlowSegments {
     /// When asked for: the instances of the objects (media and init) of the first `limit`
     /// rows, as [`Index::instances`] returns them.
     pub instances: Vec<(InstanceRow, Option<String>)>,
+    /// When asked for: the flow's effective auth classes.
+    pub classes: Option<Vec<String>>,
 }
 
 /// A segment to insert.
@@ -279,18 +282,24 @@ impl Index {
 
     /// The flow `flow_id`, one page of its segments (as [`Index::segment_page`]) and, with
     /// `with_instances`, the instances of their objects, in one read; `None` when the flow
-    /// does not exist.
+    /// does not exist. With `with_classes`, the flow's auth classes too (same read).
     pub async fn flow_segment_page(
         &self,
         flow_id: &str,
         page: &SegmentPage<'_>,
         with_instances: bool,
+        with_classes: bool,
     ) -> Result<Option<FlowSegments>> {
         let flow_id = flow_id.to_owned();
         let page = OwnedPage::new(page);
         self.read(move |c| {
             let Some(flow) = flow_by_id(c, &flow_id)? else {
                 return Ok(None);
+            };
+            let classes = if with_classes {
+                Some(classes_of(c, FLOW, flow.pk)?)
+            } else {
+                None
             };
             let rows = page.run(c, flow.pk, flow.max_segment_ns)?;
             let instances = if with_instances {
@@ -312,6 +321,7 @@ impl Index {
                 flow,
                 rows,
                 instances,
+                classes,
             }))
         })
         .await

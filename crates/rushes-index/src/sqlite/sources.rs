@@ -2,6 +2,7 @@
 
 use rusqlite::{params, OptionalExtension, Row};
 
+use super::classes::{classes_of, push_visible, SOURCE};
 use super::events::NewEvent;
 use super::listing::{paginate, push_tag_filters, Order, Page, PageKey, Sql, TagFilter};
 use crate::sqlite::Tx;
@@ -27,6 +28,8 @@ pub struct NewSource<'a> {
     pub label: Option<&'a str>,
     pub doc: &'a str,
     pub now_ms: i64,
+    /// The Source's auth classes (its `auth_classes` tag); empty when unclassified.
+    pub classes: &'a [String],
 }
 
 /// How a listing of Sources or Flows is sorted.
@@ -57,6 +60,9 @@ pub struct SourceFilter {
     pub tags: Vec<TagFilter>,
     /// `Some(empty)`: only Sources no Source collects.
     pub collected_by: Option<Vec<String>>,
+    /// Only Sources that are unclassified or share one of these auth classes (`None`:
+    /// no such limit).
+    pub visible_to: Option<Vec<String>>,
 }
 
 pub(crate) fn order(alias: &str, sort: SortBy, reverse: bool) -> Order {
@@ -107,6 +113,26 @@ impl Index {
         .await
     }
 
+    /// The Source with id `id` and its auth classes, in one read.
+    pub async fn get_source_with_classes(
+        &self,
+        id: &str,
+    ) -> Result<Option<(SourceRow, Vec<String>)>> {
+        let id = id.to_owned();
+        self.read(move |c| {
+            let row = c
+                .prepare_cached(&format!(
+                    "SELECT {SOURCE_COLS} FROM sources s WHERE s.id = ?1"
+                ))?
+                .query_row([id], source_row)
+                .optional()?;
+            let Some(row) = row else { return Ok(None) };
+            let classes = classes_of(c, SOURCE, row.pk)?;
+            Ok(Some((row, classes)))
+        })
+        .await
+    }
+
     /// One page of Sources matching `filter`.
     pub async fn list_sources(
         &self,
@@ -124,6 +150,9 @@ impl Index {
             q.push(" AND s.format = ").bind(format.clone());
         }
         push_tag_filters(&mut q, "s.doc", &filter.tags);
+        if let Some(classes) = &filter.visible_to {
+            push_visible(&mut q, SOURCE, "s.pk", classes);
+        }
         match &filter.collected_by {
             None => {}
             Some(ids) if ids.is_empty() => {
@@ -198,26 +227,32 @@ impl Index {
 }
 
 impl Tx<'_> {
-    /// Replaces the Source's label and document if its document is still `expected_doc`
-    /// (compare-and-swap), writing `events` with it. Returns false (nothing written) when
-    /// the Source is gone or was changed meanwhile.
+    /// Replaces the Source's label, document and auth classes if its document is still
+    /// `expected_doc` (compare-and-swap), writing `events` with it. When the classes
+    /// change, the effective classes of its Flows without a tag of their own follow.
+    /// Returns false (nothing written) when the Source is gone or was changed meanwhile.
+    #[allow(clippy::too_many_arguments)]
     pub fn update_source(
         &self,
         id: &str,
         expected_doc: &str,
         label: Option<&str>,
         doc: &str,
+        classes: &[String],
         now_ms: i64,
         events: &[NewEvent<'_>],
     ) -> Result<bool> {
-        let changed = self
+        let pk: Option<i64> = self
             .conn
             .prepare_cached(
-                "UPDATE sources SET label = ?1, doc = ?2, updated_ms = ?3 WHERE id = ?4 AND doc = ?5",
+                "UPDATE sources SET label = ?1, doc = ?2, updated_ms = ?3 WHERE id = ?4 AND doc = ?5 \
+                 RETURNING pk",
             )?
-            .execute(params![label, doc, now_ms, id, expected_doc])?;
-        if changed == 0 {
-            return Ok(false);
+            .query_row(params![label, doc, now_ms, id, expected_doc], |r| r.get(0))
+            .optional()?;
+        let Some(pk) = pk else { return Ok(false) };
+        if self.set_classes(SOURCE, pk, classes)? {
+            self.refresh_source_flows(pk, id)?;
         }
         for ev in events {
             self.insert_event(ev)?;
@@ -225,33 +260,54 @@ impl Tx<'_> {
         Ok(true)
     }
 
-    /// Inserts `source` unless a Source with its id exists; true when inserted.
+    /// Inserts `source` (with its auth classes) unless a Source with its id exists; true
+    /// when inserted.
     pub(crate) fn insert_source_if_new(&self, source: &NewSource<'_>) -> Result<bool> {
-        let inserted = self
+        let pk: Option<i64> = self
             .conn
             .prepare_cached(
                 "INSERT INTO sources (id, format, label, doc, created_ms, updated_ms) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?5) ON CONFLICT(id) DO NOTHING",
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?5) ON CONFLICT(id) DO NOTHING RETURNING pk",
             )?
-            .execute(params![
-                source.id,
-                source.format,
-                source.label,
-                source.doc,
-                source.now_ms
-            ])?;
-        Ok(inserted == 1)
+            .query_row(
+                params![
+                    source.id,
+                    source.format,
+                    source.label,
+                    source.doc,
+                    source.now_ms
+                ],
+                |r| r.get(0),
+            )
+            .optional()?;
+        let Some(pk) = pk else { return Ok(false) };
+        if !source.classes.is_empty() {
+            self.set_classes(SOURCE, pk, source.classes)?;
+        }
+        Ok(true)
     }
 
-    /// Deletes Source `id` if no Flow refers to it any more; true when deleted.
-    pub(crate) fn delete_source_if_orphan(&self, id: &str) -> Result<bool> {
-        let deleted = self
+    /// Deletes Source `id` if no Flow refers to it any more, writing `deleted_event`
+    /// first (so that it carries the Source's classes); true when deleted.
+    pub(crate) fn delete_source_if_orphan(
+        &self,
+        id: &str,
+        deleted_event: &NewEvent<'_>,
+    ) -> Result<bool> {
+        let pk: Option<i64> = self
             .conn
             .prepare_cached(
-                "DELETE FROM sources WHERE id = ?1 \
+                "SELECT pk FROM sources WHERE id = ?1 \
                  AND NOT EXISTS (SELECT 1 FROM flows WHERE source_id = ?1)",
             )?
-            .execute([id])?;
-        Ok(deleted == 1)
+            .query_row([id], |r| r.get(0))
+            .optional()?;
+        let Some(pk) = pk else { return Ok(false) };
+        self.insert_event(deleted_event)?;
+        self.clear_classes(SOURCE, pk)?;
+        self.conn
+            .prepare_cached("DELETE FROM sources WHERE pk = ?1")?
+            .execute([pk])?;
+        Ok(true)
     }
 }

@@ -2,6 +2,7 @@
 
 use rusqlite::{params, OptionalExtension, Row};
 
+use super::classes::WEBHOOK;
 use super::listing::{paginate, push_tag_filters, Order, Page, PageKey, Sql, TagFilter};
 use crate::error::conflict_on_unique;
 use crate::sqlite::Tx;
@@ -27,31 +28,57 @@ fn webhook_row(r: &Row<'_>) -> rusqlite::Result<WebhookRow> {
 }
 
 impl Tx<'_> {
-    /// Inserts a registration.
-    pub fn insert_webhook(&self, id: &str, url: &str, status: &str, doc: &str) -> Result<()> {
-        self.conn
-            .prepare_cached("INSERT INTO webhooks (id, url, status, doc) VALUES (?1, ?2, ?3, ?4)")?
-            .execute(params![id, url, status, doc])
+    /// Inserts a registration with its auth classes (its `auth_classes` tag).
+    pub fn insert_webhook(
+        &self,
+        id: &str,
+        url: &str,
+        status: &str,
+        doc: &str,
+        classes: &[String],
+    ) -> Result<()> {
+        let pk: i64 = self
+            .conn
+            .prepare_cached(
+                "INSERT INTO webhooks (id, url, status, doc) VALUES (?1, ?2, ?3, ?4) RETURNING pk",
+            )?
+            .query_row(params![id, url, status, doc], |r| r.get(0))
             .map_err(|e| conflict_on_unique(e, || format!("webhook {id} already exists")))?;
+        self.set_classes(WEBHOOK, pk, classes)?;
         Ok(())
     }
 
-    /// Replaces registration `id`; false when it does not exist.
-    pub fn update_webhook(&self, id: &str, url: &str, status: &str, doc: &str) -> Result<bool> {
-        let changed = self
+    /// Replaces registration `id` and its auth classes; false when it does not exist.
+    pub fn update_webhook(
+        &self,
+        id: &str,
+        url: &str,
+        status: &str,
+        doc: &str,
+        classes: &[String],
+    ) -> Result<bool> {
+        let pk: Option<i64> = self
             .conn
-            .prepare_cached("UPDATE webhooks SET url = ?1, status = ?2, doc = ?3 WHERE id = ?4")?
-            .execute(params![url, status, doc, id])?;
-        Ok(changed == 1)
+            .prepare_cached(
+                "UPDATE webhooks SET url = ?1, status = ?2, doc = ?3 WHERE id = ?4 RETURNING pk",
+            )?
+            .query_row(params![url, status, doc, id], |r| r.get(0))
+            .optional()?;
+        let Some(pk) = pk else { return Ok(false) };
+        self.set_classes(WEBHOOK, pk, classes)?;
+        Ok(true)
     }
 
-    /// Deletes registration `id`; false when it does not exist.
+    /// Deletes registration `id` and its class rows; false when it does not exist.
     pub fn delete_webhook(&self, id: &str) -> Result<bool> {
-        let deleted = self
+        let pk: Option<i64> = self
             .conn
-            .prepare_cached("DELETE FROM webhooks WHERE id = ?1")?
-            .execute([id])?;
-        Ok(deleted == 1)
+            .prepare_cached("DELETE FROM webhooks WHERE id = ?1 RETURNING pk")?
+            .query_row([id], |r| r.get(0))
+            .optional()?;
+        let Some(pk) = pk else { return Ok(false) };
+        self.clear_classes(WEBHOOK, pk)?;
+        Ok(true)
     }
 }
 
