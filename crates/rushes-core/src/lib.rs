@@ -11,6 +11,7 @@
 //!
 //! **Invariant:** core knows no HTTP: no axum, no status codes.
 
+pub mod classes;
 mod clock;
 mod error;
 pub mod ops;

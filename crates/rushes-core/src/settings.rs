@@ -19,6 +19,8 @@ pub struct StoreSettings {
     pub max_page_limit: u32,
     /// Page size when a listing's `limit` is absent.
     pub default_page_limit: u32,
+    /// The most each auth class grants (classes not listed grant every permission).
+    pub class_ceilings: crate::classes::ClassCeilings,
 }
 
 impl Default for StoreSettings {
@@ -30,6 +32,7 @@ impl Default for StoreSettings {
             worker_interval: Duration::from_secs(5),
             max_page_limit: 1000,
             default_page_limit: 100,
+            class_ceilings: crate::classes::ClassCeilings::default(),
         }
     }
 }

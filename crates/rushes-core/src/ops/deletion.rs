@@ -7,10 +7,10 @@ use rushes_model::{
 };
 use serde_json::{json, Map};
 
-use super::flows::flow_not_found;
 use super::listing::{from_doc, page_key, to_doc, Listing, Paging};
 use super::sources::Event;
-use crate::{now_ms, now_rfc3339, CoreError, Result, Store};
+use crate::classes::is_anonymous;
+use crate::{now_ms, now_rfc3339, CoreError, Permission, Principal, Result, Store};
 
 /// A Flow with at most this many Segments is deleted within the request.
 pub const DELETE_AT_ONCE_MAX_SEGMENTS: u32 = 1000;
@@ -96,13 +96,14 @@ impl Store {
 
     /// `DELETE /flows/{id}`: a Flow with few Segments is deleted at once; a larger one is
     /// marked as deleting (it refuses new Segments) and handed to the deletion worker.
-    pub async fn delete_flow(&self, id: FlowId) -> Result<DeleteFlowOutcome> {
+    /// Needs delete on the Flow; the request records who asked for it.
+    pub async fn delete_flow(
+        &self,
+        principal: &Principal,
+        id: FlowId,
+    ) -> Result<DeleteFlowOutcome> {
         let fid = id.to_string();
-        let row = self
-            .index
-            .get_flow(&fid)
-            .await?
-            .ok_or_else(|| flow_not_found(id))?;
+        let (row, _) = self.flow_checked(principal, id, Permission::Delete).await?;
         if row.read_only {
             return Err(CoreError::Forbidden(format!("flow {id} is read-only")));
         }
@@ -140,7 +141,7 @@ impl Store {
             timerange_remaining: Some(remaining),
             delete_flow: true,
             created: Some(now.clone()),
-            created_by: None,
+            created_by: (!is_anonymous(principal)).then(|| principal.name.clone()),
             updated: Some(now),
             expiry: None,
             status: DeletionStatus::Created,
@@ -165,19 +166,32 @@ impl Store {
         Ok(DeleteFlowOutcome::Accepted(Box::new(request)))
     }
 
-    /// `GET /flow-delete-requests/{id}`; any text that is not a known request is not found.
-    pub async fn get_deletion_request(&self, id: &str) -> Result<DeletionRequest> {
-        let row = self
-            .index
-            .get_deletion(id)
-            .await?
-            .ok_or_else(|| CoreError::NotFound(format!("no flow delete request {id:?}")))?;
+    /// `GET /flow-delete-requests/{id}`; any text that is not a known request is not found,
+    /// nor is a request of a Flow `principal`'s auth classes did not let it see.
+    pub async fn get_deletion_request(
+        &self,
+        principal: &Principal,
+        id: &str,
+    ) -> Result<DeletionRequest> {
+        let not_found = || CoreError::NotFound(format!("no flow delete request {id:?}"));
+        let row = if principal.is_class_limited() {
+            let (row, classes) = self
+                .index
+                .get_deletion_with_classes(id)
+                .await?
+                .ok_or_else(not_found)?;
+            self.check_classes(principal, &classes, Permission::Read, not_found)?;
+            row
+        } else {
+            self.index.get_deletion(id).await?.ok_or_else(not_found)?
+        };
         from_doc("deletion request", &row.doc)
     }
 
     /// `GET /flow-delete-requests`.
     pub async fn list_deletion_requests(
         &self,
+        principal: &Principal,
         order: DeletionOrder,
         reverse: bool,
         paging: &Paging,
@@ -193,6 +207,7 @@ impl Store {
                 reverse,
                 page_key(paging)?.as_ref(),
                 paging.limit.max(1),
+                self.visible_to(principal).as_deref(),
             )
             .await?;
         let items = page

@@ -14,7 +14,8 @@ use super::listing::{
     from_doc, index_tags, page_key, to_doc, to_value, Listing, Paging, SortBy, TagFilter,
 };
 use super::sources::{Event, CAS_ATTEMPTS};
-use crate::{now_ms, now_rfc3339, CoreError, Result, Store};
+use crate::classes::{classes_of_tags, is_anonymous, recorded_name, AUTH_CLASSES_TAG};
+use crate::{now_ms, now_rfc3339, CoreError, Permission, Principal, Result, Store};
 
 /// `GET /flows` filters, sort and page.
 #[derive(Debug, Clone, Default)]
@@ -77,6 +78,8 @@ struct FlowCols {
     init_segments: bool,
     doc: String,
     members: Vec<(String, String)>,
+    /// The Flow's own auth classes (its tag), `None` without the tag.
+    classes: Option<Vec<String>>,
     now_ms: i64,
 }
 
@@ -105,6 +108,7 @@ impl FlowCols {
                 .iter()
                 .map(|m| (m.id.to_string(), m.role.clone().unwrap_or_default()))
                 .collect(),
+            classes: classes_of_tags(flow.common.tags.as_ref()),
             now_ms: now_ms(),
         })
     }
@@ -117,6 +121,8 @@ impl FlowCols {
             label: self.label.as_deref(),
             doc,
             now_ms: self.now_ms,
+            // An implicit Source carries the auth_classes tag of the Flow that made it.
+            classes: self.classes.as_deref().unwrap_or(&[]),
         }
     }
 
@@ -136,6 +142,7 @@ impl FlowCols {
             doc: &self.doc,
             now_ms: self.now_ms,
             members: &self.members,
+            classes: self.classes.as_deref(),
         }
     }
 }
@@ -217,28 +224,68 @@ impl Store {
         Ok(flow)
     }
 
-    pub(crate) async fn flow_row(&self, id: FlowId) -> Result<FlowRow> {
-        self.index
-            .get_flow(&id.to_string())
+    /// The Flow `id` if it exists, with its effective auth classes when `principal` is
+    /// class-limited (read with the row; otherwise no extra query and `None`).
+    pub(crate) async fn flow_classed(
+        &self,
+        principal: &Principal,
+        id: &str,
+    ) -> Result<Option<(FlowRow, Option<Vec<String>>)>> {
+        if principal.is_class_limited() {
+            Ok(self
+                .index
+                .get_flow_with_classes(id)
+                .await?
+                .map(|(r, c)| (r, Some(c))))
+        } else {
+            Ok(self.index.get_flow(id).await?.map(|r| (r, None)))
+        }
+    }
+
+    /// The Flow `id`, checked for `need` by `principal`'s auth classes: NotFound when it
+    /// may not see it, Forbidden when it may see but not `need`.
+    pub(crate) async fn flow_checked(
+        &self,
+        principal: &Principal,
+        id: FlowId,
+        need: Permission,
+    ) -> Result<(FlowRow, Option<Vec<String>>)> {
+        let (row, classes) = self
+            .flow_classed(principal, &id.to_string())
             .await?
-            .ok_or_else(|| flow_not_found(id))
+            .ok_or_else(|| flow_not_found(id))?;
+        if let Some(c) = &classes {
+            self.check_classes(principal, c, need, || flow_not_found(id))?;
+        }
+        Ok((row, classes))
+    }
+
+    /// The auth classes of Source `id` (empty when it is unclassified or unknown).
+    async fn source_classes(&self, id: &str) -> Result<Vec<String>> {
+        Ok(self
+            .index
+            .get_source_with_classes(id)
+            .await?
+            .map(|(_, c)| c)
+            .unwrap_or_default())
     }
 
     /// `GET /flows/{id}`: with `include_timerange` or a `timerange`, the Flow's timerange
     /// (limited to the Segments overlapping `timerange`).
     pub async fn get_flow(
         &self,
+        principal: &Principal,
         id: FlowId,
         include_timerange: bool,
         timerange: Option<TimeRange>,
     ) -> Result<Flow> {
-        let row = self.flow_row(id).await?;
+        let (row, _) = self.flow_checked(principal, id, Permission::Read).await?;
         let tr = (include_timerange || timerange.is_some()).then_some(timerange);
         self.flow_from_row(&row, tr).await
     }
 
-    /// `GET /flows`.
-    pub async fn list_flows(&self, q: &FlowQuery) -> Result<Listing<Flow>> {
+    /// `GET /flows`: only the Flows `principal`'s auth classes let it see.
+    pub async fn list_flows(&self, principal: &Principal, q: &FlowQuery) -> Result<Listing<Flow>> {
         let timerange = match q.timerange {
             None => None,
             Some(r) if r.is_eternity() => None,
@@ -263,6 +310,7 @@ impl Store {
                 .collected_by
                 .as_ref()
                 .map(|ids| ids.iter().map(ToString::to_string).collect()),
+            visible_to: self.visible_to(principal),
         };
         let spec = rushes_index::ListSpec {
             sort: q.sort.index(),
@@ -306,7 +354,16 @@ impl Store {
     }
 
     /// `PUT /flows/{id}`: creates the Flow (and its Source, if new) or replaces it.
-    pub async fn put_flow(&self, id: FlowId, put: FlowPut) -> Result<PutFlowOutcome> {
+    ///
+    /// A class-limited principal needs write on an existing Flow, or on the existing
+    /// Source of a new one; a change of the `auth_classes` tag is checked class by class,
+    /// and a Flow it creates that would be unclassified gets its classes.
+    pub async fn put_flow(
+        &self,
+        principal: &Principal,
+        id: FlowId,
+        put: FlowPut,
+    ) -> Result<PutFlowOutcome> {
         if put.id() != id {
             return Err(CoreError::BadRequest(format!(
                 "the body's id {} does not match the flow id {id} in the path",
@@ -316,8 +373,18 @@ impl Store {
         let common = put.common.clone();
         self.check_collection(id, common.flow_collection.as_deref().unwrap_or(&[]))
             .await?;
+        let limited = principal.is_class_limited();
         for _ in 0..CAS_ATTEMPTS {
-            let existing = self.index.get_flow(&id.to_string()).await?;
+            let found = self.flow_classed(principal, &id.to_string()).await?;
+            let (existing, effective) = match found {
+                Some((row, classes)) => {
+                    if let Some(c) = &classes {
+                        self.check_classes(principal, c, Permission::Write, || flow_not_found(id))?;
+                    }
+                    (Some(row), classes)
+                }
+                None => (None, None),
+            };
             let old: Option<Flow> = existing
                 .as_ref()
                 .map(|r| from_doc("flow", &r.doc))
@@ -360,7 +427,28 @@ impl Store {
                 extra: put.extra.clone(),
             };
             let source_id = flow.source_id();
-            if let Some(src) = self.index.get_source(&source_id.to_string()).await? {
+            let source = if limited {
+                self.index
+                    .get_source_with_classes(&source_id.to_string())
+                    .await?
+            } else {
+                self.index
+                    .get_source(&source_id.to_string())
+                    .await?
+                    .map(|r| (r, Vec::new()))
+            };
+            if let Some((src, source_classes)) = &source {
+                let joins = existing
+                    .as_ref()
+                    .is_none_or(|r| r.source_id != source_id.to_string());
+                if limited && joins {
+                    // Nobody attaches a crafted Flow to a Source they may not write.
+                    self.check_classes(principal, source_classes, Permission::Write, || {
+                        CoreError::BadRequest(format!(
+                            "source {source_id} cannot take new flows from this request"
+                        ))
+                    })?;
+                }
                 if src.format != flow.format().urn() {
                     return Err(CoreError::BadRequest(format!(
                         "source {source_id} has format {}; a {} flow cannot belong to it",
@@ -369,12 +457,46 @@ impl Store {
                     )));
                 }
             }
+            if limited {
+                let source_classes = source.as_ref().map(|(_, c)| c.clone()).unwrap_or_default();
+                let own = classes_of_tags(flow.common.tags.as_ref());
+                let before = effective.clone().unwrap_or_default();
+                let old_own = old
+                    .as_ref()
+                    .and_then(|o| classes_of_tags(o.common.tags.as_ref()));
+                let after = own.clone().unwrap_or_else(|| source_classes.clone());
+                if after.is_empty() && old.is_none() {
+                    // What it creates is neither lost to it nor open to everyone.
+                    if let Some(mine) = self.default_classes(principal) {
+                        flow.common
+                            .tags
+                            .get_or_insert_with(Tags::new)
+                            .insert(AUTH_CLASSES_TAG.to_owned(), TagValue::List(mine));
+                    }
+                } else if old.is_none() || own != old_own {
+                    let before = if old.is_none() {
+                        source_classes
+                    } else {
+                        before
+                    };
+                    self.check_class_change(principal, &before, &after)?;
+                }
+            }
             let now = now_rfc3339();
             flow.common.metadata_updated = Some(now.clone());
             let fid = id.to_string();
             let sid = source_id.to_string();
             match (existing, old) {
                 (Some(row), Some(old)) => {
+                    let sent = flow.common.created_by.clone();
+                    flow.common.created_by =
+                        if is_anonymous(principal) || (principal.access.admin && sent.is_some()) {
+                            sent
+                        } else {
+                            old.common.created_by.clone()
+                        };
+                    flow.common.updated_by =
+                        recorded_name(principal, flow.common.updated_by.as_ref());
                     if row.read_only {
                         return Err(CoreError::Forbidden(format!("flow {id} is read-only")));
                     }
@@ -449,6 +571,10 @@ impl Store {
                     }
                 }
                 _ => {
+                    flow.common.created_by =
+                        recorded_name(principal, flow.common.created_by.as_ref());
+                    flow.common.updated_by =
+                        recorded_name(principal, flow.common.updated_by.as_ref());
                     flow.common.created = Some(now.clone());
                     if flow.common.metadata_version.is_none() {
                         flow.common.metadata_version = Some(new_version());
@@ -494,13 +620,16 @@ impl Store {
         )))
     }
 
-    /// Changes one property of a Flow, writing `flows/updated`.
-    pub async fn edit_flow(&self, id: FlowId, edit: FlowEdit) -> Result<()> {
+    /// Changes one property of a Flow, writing `flows/updated`. Needs write on the Flow;
+    /// a change of its `auth_classes` tag is checked class by class.
+    pub async fn edit_flow(&self, principal: &Principal, id: FlowId, edit: FlowEdit) -> Result<()> {
         if let FlowEdit::Collection(Some(items)) = &edit {
             self.check_collection(id, items).await?;
         }
+        let touches_classes = matches!(&edit,
+            FlowEdit::SetTag(n, _) | FlowEdit::DeleteTag(n) if n == AUTH_CLASSES_TAG);
         for _ in 0..CAS_ATTEMPTS {
-            let row = self.flow_row(id).await?;
+            let (row, effective) = self.flow_checked(principal, id, Permission::Write).await?;
             let mut flow: Flow = from_doc("flow", &row.doc)?;
             if row.read_only && !matches!(edit, FlowEdit::ReadOnly(_)) {
                 return Err(CoreError::Forbidden(format!("flow {id} is read-only")));
@@ -532,6 +661,16 @@ impl Store {
                     }
                     flow.media.avg_bit_rate = *r;
                 }
+            }
+            if let (true, Some(before)) = (touches_classes, &effective) {
+                let after = match classes_of_tags(flow.common.tags.as_ref()) {
+                    Some(own) => own,
+                    None => self.source_classes(&row.source_id).await?,
+                };
+                self.check_class_change(principal, before, &after)?;
+            }
+            if let Some(name) = recorded_name(principal, None) {
+                flow.common.updated_by = Some(name);
             }
             let now = now_rfc3339();
             flow.common.metadata_updated = Some(now.clone());
@@ -570,6 +709,16 @@ fn implicit_source(flow: &Flow, now: &str) -> Source {
     s.label = flow.common.label.clone();
     s.description = flow.common.description.clone();
     s.created_by = flow.common.created_by.clone();
+    if let Some(classes) = flow
+        .common
+        .tags
+        .as_ref()
+        .and_then(|t| t.get(AUTH_CLASSES_TAG))
+    {
+        s.tags
+            .get_or_insert_with(Tags::new)
+            .insert(AUTH_CLASSES_TAG.to_owned(), classes.clone());
+    }
     s.created = Some(now.to_owned());
     s.updated = Some(now.to_owned());
     s

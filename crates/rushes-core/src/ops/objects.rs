@@ -9,7 +9,7 @@ use rushes_model::{
     StoreType, TimeRangeText,
 };
 
-use crate::{CoreError, Result, Store};
+use crate::{CoreError, Permission, Principal, Result, Store};
 
 /// Which `get_urls` a client wants (the spec's `accept_get_urls`, `accept_storage_ids`,
 /// `presigned`, `storage_backend_tag*` and `verbose_storage` query parameters).
@@ -273,15 +273,36 @@ fn not_found(id: &ObjectId) -> CoreError {
 }
 
 impl Store {
+    /// Checks that `principal`'s auth classes let it see object `id`: some flow it may
+    /// see references it (ADR 0035: objects take the permissions of their flows).
+    /// No query for a principal without class limits.
+    async fn object_checked(&self, principal: &Principal, id: &ObjectId) -> Result<()> {
+        if let Some(classes) = self.visible_to(principal) {
+            if !self.index.object_visible(id.as_str(), &classes).await? {
+                return Err(not_found(id));
+            }
+        }
+        Ok(())
+    }
+
     /// `GET /objects/{id}`: the object, the flows referencing it (paged by flow), its
-    /// `get_urls` and those of its init object.
-    pub async fn get_object(&self, id: &ObjectId, q: &ObjectQuery) -> Result<ObjectPage> {
+    /// `get_urls` and those of its init object. For a class-limited principal, only the
+    /// flows it may see are listed, and an object none of whose flows it may see is not
+    /// found (so no URL of it is handed out).
+    pub async fn get_object(
+        &self,
+        principal: &Principal,
+        id: &ObjectId,
+        q: &ObjectQuery,
+    ) -> Result<ObjectPage> {
         let row = self
             .index
             .object(id.as_str())
             .await?
             .filter(visible)
             .ok_or_else(|| not_found(id))?;
+        self.object_checked(principal, id).await?;
+        let visible_to = self.visible_to(principal);
         let limit = q
             .limit
             .unwrap_or(self.settings.max_page_limit)
@@ -292,7 +313,10 @@ impl Store {
                 .parse::<i64>()
                 .map_err(|_| CoreError::BadRequest(format!("invalid page key {p:?}")))?,
         };
-        let mut flows = self.index.object_flows(id.as_str(), after, limit).await?;
+        let mut flows = self
+            .index
+            .object_flows(id.as_str(), after, limit, visible_to.as_deref())
+            .await?;
         let next_key = if flows.len() > limit as usize {
             flows.truncate(limit as usize);
             flows.last().map(|(pk, _, _)| pk.to_string())
@@ -324,13 +348,25 @@ impl Store {
             }
             None => None,
         };
+        let mut first_referenced_by_flow = row
+            .first_referenced_by_flow
+            .as_deref()
+            .and_then(|f| FlowId::parse(f).ok());
+        if let (Some(first), true) = (first_referenced_by_flow, visible_to.is_some()) {
+            let readable = match self.flow_classed(principal, &first.to_string()).await? {
+                Some((_, Some(classes))) => self
+                    .check_classes(principal, &classes, Permission::Read, || not_found(id))
+                    .is_ok(),
+                _ => false,
+            };
+            if !readable {
+                first_referenced_by_flow = None;
+            }
+        }
         let object = Object {
             id: id.clone(),
             referenced_by_flows,
-            first_referenced_by_flow: row
-                .first_referenced_by_flow
-                .as_deref()
-                .and_then(|f| FlowId::parse(f).ok()),
+            first_referenced_by_flow,
             timerange,
             key_frame_count: props.key_frame_count,
             get_urls: urls.get(&row.id),
@@ -346,6 +382,7 @@ impl Store {
     /// `POST /objects/{id}/instances`.
     pub async fn add_object_instance(
         &self,
+        principal: &Principal,
         id: &ObjectId,
         body: &ObjectInstancesPost,
     ) -> Result<()> {
@@ -354,6 +391,7 @@ impl Store {
             .await?
             .filter(visible)
             .ok_or_else(|| not_found(id))?;
+        self.object_checked(principal, id).await?;
         match body {
             ObjectInstancesPost::Controlled { storage_id, .. } => {
                 if *storage_id.as_uuid() != self.media.backend_id() {
@@ -405,6 +443,7 @@ impl Store {
     /// of an object cannot be deleted (Forbidden).
     pub async fn delete_object_instance(
         &self,
+        principal: &Principal,
         id: &ObjectId,
         storage_id: Option<&StorageBackendId>,
         label: Option<&str>,
@@ -414,6 +453,7 @@ impl Store {
             .await?
             .filter(visible)
             .ok_or_else(|| not_found(id))?;
+        self.object_checked(principal, id).await?;
         let sid = storage_id.map(|s| s.to_string());
         let key = match (&sid, label) {
             (Some(s), _) => InstanceKey::StorageId(s),

@@ -4,7 +4,8 @@ use rushes_index::ProfileFilter;
 use rushes_model::{Format, Profile, ProfileId};
 
 use super::listing::{from_doc, page_key, to_doc, Listing, Paging};
-use crate::{now_rfc3339, CoreError, Result, Store};
+use crate::classes::recorded_name;
+use crate::{now_rfc3339, CoreError, Principal, Result, Store};
 
 /// `GET /service/profiles` filters and page.
 #[derive(Debug, Clone, Default)]
@@ -17,13 +18,20 @@ pub struct ProfileQuery {
 
 impl Store {
     /// `POST /service/profiles/{id}`: creates a Profile; an existing one is never changed.
-    pub async fn create_profile(&self, id: ProfileId, mut profile: Profile) -> Result<Profile> {
+    /// `created_by` is the principal's name (an admin may name someone else).
+    pub async fn create_profile(
+        &self,
+        principal: &Principal,
+        id: ProfileId,
+        mut profile: Profile,
+    ) -> Result<Profile> {
         if profile.id != id {
             return Err(CoreError::BadRequest(format!(
                 "the body's id {} does not match the profile id {id} in the path",
                 profile.id
             )));
         }
+        profile.created_by = recorded_name(principal, profile.created_by.as_ref());
         profile.created = Some(now_rfc3339());
         let doc = to_doc("profile", &profile)?;
         let pid = id.to_string();

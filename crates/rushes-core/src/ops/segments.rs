@@ -8,8 +8,22 @@ use rushes_index::{
 use rushes_model::{FlowId, ObjectId, Segment, SegmentInitObject, SegmentPost, TimeRangeText};
 use rushes_time::{TimeRange, Timestamp};
 
+use crate::classes::ClassCeilings;
 use crate::ops::objects::{ObjectProps, UrlBuilder, UrlFilter};
-use crate::{now_ms, now_rfc3339, CoreError, Result, Store};
+use crate::{now_ms, now_rfc3339, CoreError, Permission, Principal, Result, Store};
+
+/// A class-limited principal and the ceilings its checks use, moved into writer closures.
+type ClassLimit = Option<(Principal, ClassCeilings)>;
+
+impl Store {
+    /// The principal and class ceilings for checks on the index writer; `None` (no check,
+    /// no extra query) for a principal without class limits.
+    fn class_limit(&self, principal: &Principal) -> ClassLimit {
+        principal
+            .is_class_limited()
+            .then(|| (principal.clone(), self.settings.class_ceilings.clone()))
+    }
+}
 
 /// Progress of [`Store::purge_segments`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -278,6 +292,7 @@ impl Store {
             object_id: None,
             max_rows: max_rows.max(1),
             check_writable: false,
+            limit: None,
             collect_after_ms: self.collect_after_grace(),
         };
         self.index.write(move |tx| batch.run(tx)).await
@@ -288,6 +303,7 @@ impl Store {
     /// Returns how many were deleted.
     pub async fn delete_segments(
         &self,
+        principal: &Principal,
         flow_id: &FlowId,
         timerange: Option<TimeRange>,
         object_id: Option<&ObjectId>,
@@ -296,6 +312,12 @@ impl Store {
         let Some((lo, hi)) = query_bounds(range) else {
             // Nothing can lie in an empty range; still answer for an unknown or read-only flow.
             let f = self.index.segment_flow(&flow_id.to_string()).await?;
+            if let (Some(f), true) = (&f, principal.is_class_limited()) {
+                let classes = self.index.flow_classes(f.pk).await?;
+                self.check_classes(principal, &classes, Permission::Delete, || {
+                    CoreError::NotFound(format!("flow {flow_id} does not exist"))
+                })?;
+            }
             return match f {
                 None => Err(CoreError::NotFound(format!(
                     "flow {flow_id} does not exist"
@@ -317,6 +339,7 @@ impl Store {
                 object_id: object_id.map(ObjectId::to_string),
                 max_rows: DELETE_BATCH,
                 check_writable: true,
+                limit: self.class_limit(principal),
                 collect_after_ms: self.collect_after_grace(),
             };
             let p = self.index.write(move |tx| batch.run(tx)).await?;
@@ -335,6 +358,7 @@ impl Store {
     /// stored documents) happens here; the rest is one closure on the index writer.
     pub async fn register_segments(
         &self,
+        principal: &Principal,
         flow_id: &FlowId,
         segments: Vec<SegmentPost>,
     ) -> Result<Vec<SegmentFailure>> {
@@ -354,6 +378,7 @@ impl Store {
             failures,
             now: now_rfc3339(),
             now_ms: now_ms(),
+            limit: self.class_limit(principal),
         };
         let reg = self
             .index
@@ -392,6 +417,8 @@ struct DeleteBatch {
     max_rows: u32,
     /// A read-only flow is Forbidden and an unknown flow NotFound (otherwise: nothing to do).
     check_writable: bool,
+    /// A class-limited caller: needs delete on the flow (checked in the transaction).
+    limit: ClassLimit,
     collect_after_ms: i64,
 }
 
@@ -410,6 +437,12 @@ impl DeleteBatch {
                 done: true,
             });
         };
+        if let Some((p, ceilings)) = &self.limit {
+            let classes = tx.flow_classes(flow.pk)?;
+            crate::classes::check(p, &classes, Permission::Delete, ceilings, || {
+                CoreError::NotFound(format!("flow {flow_id} does not exist"))
+            })?;
+        }
         if self.flow_pk.is_some_and(|pk| pk != flow.pk) {
             return Err(CoreError::Internal(format!(
                 "flow {flow_id} has pk {}, not {:?}",
@@ -459,6 +492,9 @@ struct Registration {
     /// The time of the change (RFC 3339 and ms).
     now: String,
     now_ms: i64,
+    /// A class-limited caller: needs write on the flow, and read on objects already
+    /// registered elsewhere (checked in the transaction).
+    limit: ClassLimit,
 }
 
 impl Registration {
@@ -471,6 +507,12 @@ impl Registration {
         let flow = tx
             .segment_flow(flow_text)?
             .ok_or_else(|| CoreError::NotFound(format!("flow {flow_id} does not exist")))?;
+        if let Some((p, ceilings)) = &self.limit {
+            let classes = tx.flow_classes(flow.pk)?;
+            crate::classes::check(p, &classes, Permission::Write, ceilings, || {
+                CoreError::NotFound(format!("flow {flow_id} does not exist"))
+            })?;
+        }
         if flow.read_only {
             return Err(CoreError::Forbidden(format!("flow {flow_id} is read-only")));
         }
@@ -536,11 +578,35 @@ impl Registration {
             );
         }
 
+        // Knowing an object's id must not grant its bytes: an object already registered
+        // needs read on one of the flows that reference it (appnote 0016, step 5).
+        let mut hidden: HashMap<String, bool> = HashMap::new();
+        if let Some((p, _)) = &self.limit {
+            let held = p.auth_classes.clone().unwrap_or_default();
+            for (id, o) in &objects {
+                if o.registered {
+                    hidden.insert(id.clone(), !tx.object_visible(id, &held)?);
+                }
+            }
+        }
         let mut accepted: Vec<usize> = Vec::with_capacity(candidates.len());
         let mut new_instances: Vec<NewInstance> = Vec::new();
         let mut longest = 0i64;
         for (k, c) in candidates.iter_mut().enumerate() {
             let s = &segments[c.index];
+            let denied = [Some(&s.object_id), s.init_object_id.as_ref()]
+                .into_iter()
+                .flatten()
+                .find(|o| hidden.get(o.as_str()).copied().unwrap_or(false));
+            if let Some(o) = denied {
+                self.failures.push((
+                    c.index,
+                    CoreError::Forbidden(format!(
+                        "object {o} is registered on flows this request may not read"
+                    )),
+                ));
+                continue;
+            }
             let overlap = overlaps_taken(&taken, c.start, c.end)
                 || (per_segment
                     && !tx
@@ -754,6 +820,7 @@ impl Store {
     /// flow has no segments.
     pub async fn list_segments(
         &self,
+        principal: &Principal,
         flow_id: &FlowId,
         q: &SegmentQuery,
     ) -> Result<SegmentListing> {
@@ -786,11 +853,27 @@ impl Store {
         };
         let Some(found) = self
             .index
-            .flow_segment_page(&flow_id.to_string(), &page, !q.urls.wants_none())
+            .flow_segment_page(
+                &flow_id.to_string(),
+                &page,
+                !q.urls.wants_none(),
+                principal.is_class_limited(),
+            )
             .await?
         else {
             return Ok(empty(limit));
         };
+        // A flow the principal may not see has no segments for it, as an unknown flow.
+        if let Some(classes) = &found.classes {
+            if self
+                .check_classes(principal, classes, Permission::Read, || {
+                    CoreError::NotFound(String::new())
+                })
+                .is_err()
+            {
+                return Ok(empty(limit));
+            }
+        }
         let (flow, mut rows) = (found.flow, found.rows);
         let next_key = if rows.len() > limit as usize {
             rows.truncate(limit as usize);

@@ -8,7 +8,8 @@ use serde_json::{json, Value};
 use super::listing::{
     from_doc, index_tags, page_key, to_doc, to_value, Listing, Paging, SortBy, TagFilter,
 };
-use crate::{now_ms, now_rfc3339, CoreError, Result, Store};
+use crate::classes::{classes_of_tags, recorded_name};
+use crate::{now_ms, now_rfc3339, CoreError, Permission, Principal, Result, Store};
 
 /// `GET /sources` filters, sort and page.
 #[derive(Debug, Clone, Default)]
@@ -85,18 +86,45 @@ impl Store {
         Ok(source)
     }
 
-    /// `GET /sources/{id}`.
-    pub async fn get_source(&self, id: SourceId) -> Result<Source> {
-        let row = self
+    /// The Source `id`, checked for `need` by `principal`'s auth classes (NotFound when it
+    /// may not see it, Forbidden when it may see but not `need`), with its classes when
+    /// the principal is class-limited (no extra query otherwise).
+    async fn source_checked(
+        &self,
+        principal: &Principal,
+        id: SourceId,
+        need: Permission,
+    ) -> Result<(SourceRow, Option<Vec<String>>)> {
+        let sid = id.to_string();
+        if !principal.is_class_limited() {
+            let row = self
+                .index
+                .get_source(&sid)
+                .await?
+                .ok_or_else(|| not_found(id))?;
+            return Ok((row, None));
+        }
+        let (row, classes) = self
             .index
-            .get_source(&id.to_string())
+            .get_source_with_classes(&sid)
             .await?
             .ok_or_else(|| not_found(id))?;
+        self.check_classes(principal, &classes, need, || not_found(id))?;
+        Ok((row, Some(classes)))
+    }
+
+    /// `GET /sources/{id}`.
+    pub async fn get_source(&self, principal: &Principal, id: SourceId) -> Result<Source> {
+        let (row, _) = self.source_checked(principal, id, Permission::Read).await?;
         self.source_from_row(&row).await
     }
 
-    /// `GET /sources`.
-    pub async fn list_sources(&self, q: &SourceQuery) -> Result<Listing<Source>> {
+    /// `GET /sources`: only the Sources `principal`'s auth classes let it see.
+    pub async fn list_sources(
+        &self,
+        principal: &Principal,
+        q: &SourceQuery,
+    ) -> Result<Listing<Source>> {
         let filter = SourceFilter {
             label: q.label.clone(),
             format: q.format.map(|f| f.urn().to_owned()),
@@ -105,6 +133,7 @@ impl Store {
                 .collected_by
                 .as_ref()
                 .map(|ids| ids.iter().map(ToString::to_string).collect()),
+            visible_to: self.visible_to(principal),
         };
         let spec = rushes_index::ListSpec {
             sort: q.sort.index(),
@@ -123,15 +152,20 @@ impl Store {
         })
     }
 
-    /// Changes one property of a Source, writing `sources/updated`.
-    pub async fn edit_source(&self, id: SourceId, edit: SourceEdit) -> Result<()> {
+    /// Changes one property of a Source, writing `sources/updated`. Needs write on the
+    /// Source; a change of its `auth_classes` tag is checked class by class, and the
+    /// Flows that take their classes from it follow in the same transaction.
+    pub async fn edit_source(
+        &self,
+        principal: &Principal,
+        id: SourceId,
+        edit: SourceEdit,
+    ) -> Result<()> {
         let sid = id.to_string();
         for _ in 0..CAS_ATTEMPTS {
-            let row = self
-                .index
-                .get_source(&sid)
-                .await?
-                .ok_or_else(|| not_found(id))?;
+            let (row, before) = self
+                .source_checked(principal, id, Permission::Write)
+                .await?;
             let mut source: Source = from_doc("source", &row.doc)?;
             match &edit {
                 SourceEdit::SetTag(name, value) => {
@@ -149,6 +183,13 @@ impl Store {
                 }
                 SourceEdit::Label(l) => source.label = l.clone(),
                 SourceEdit::Description(d) => source.description = d.clone(),
+            }
+            let classes = classes_of_tags(source.tags.as_ref()).unwrap_or_default();
+            if let Some(before) = &before {
+                self.check_class_change(principal, before, &classes)?;
+            }
+            if let Some(name) = recorded_name(principal, None) {
+                source.updated_by = Some(name);
             }
             source.updated = Some(now_rfc3339());
             let doc = to_doc("source", &source)?;
@@ -172,6 +213,7 @@ impl Store {
                         &expected,
                         label.as_deref(),
                         &doc,
+                        &classes,
                         now,
                         &[ev.new_event()],
                     )

@@ -5,15 +5,18 @@ use rushes_model::{
     Allocation, FlowId, FlowStorage, FlowStoragePost, HttpRequest, MediaObjectUpload, ObjectId,
 };
 
-use crate::{now_ms, CoreError, Result, Store};
+use crate::{now_ms, CoreError, Permission, Principal, Result, Store};
 
 impl Store {
     /// `POST /flows/{id}/storage`: allocates objects (new ids, at most `limit`, or the
     /// client's `object_ids`, which must all be new) on the store's backend and returns a
     /// signed PUT URL for each. Objects not registered by a segment before the object
     /// timeout are collected.
+    ///
+    /// Needs write on the flow: upload URLs are handed out only after that check.
     pub async fn allocate_storage(
         &self,
+        principal: &Principal,
         flow_id: &FlowId,
         req: &FlowStoragePost,
     ) -> Result<FlowStorage> {
@@ -22,6 +25,12 @@ impl Store {
             .segment_flow(&flow_id.to_string())
             .await?
             .ok_or_else(|| CoreError::NotFound(format!("flow {flow_id} does not exist")))?;
+        if principal.is_class_limited() {
+            let classes = self.index.flow_classes(flow.pk).await?;
+            self.check_classes(principal, &classes, Permission::Write, || {
+                CoreError::NotFound(format!("flow {flow_id} does not exist"))
+            })?;
+        }
         if flow.read_only {
             return Err(CoreError::Forbidden(format!("flow {flow_id} is read-only")));
         }

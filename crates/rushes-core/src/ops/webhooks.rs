@@ -6,6 +6,7 @@ use rushes_model::{
 };
 
 use super::listing::{from_doc, index_tags, page_key, to_doc, Listing, Paging, TagFilter};
+use crate::classes::webhook_classes;
 use crate::{CoreError, Result, Store};
 
 fn check_url(url: &str) -> Result<()> {
@@ -63,7 +64,8 @@ impl Store {
         let status = WebhookStatus::from(status);
         let (wid, url) = (id.to_string(), stored.webhook.url.clone());
         self.index
-            .write(move |tx| tx.insert_webhook(&wid, &url, status.as_str(), &doc))
+        let classes = webhook_classes(&stored.webhook).unwrap_or_default();
+            .write(move |tx| tx.insert_webhook(&wid, &url, status.as_str(), &doc, &classes))
             .await?;
         Ok(WebhookGet {
             id,
@@ -98,7 +100,8 @@ impl Store {
         let (wid, url) = (id.to_string(), put.webhook.url.clone());
         if !self
             .index
-            .write(move |tx| tx.update_webhook(&wid, &url, status.as_str(), &doc))
+        let classes = webhook_classes(&put.webhook).unwrap_or_default();
+            .write(move |tx| tx.update_webhook(&wid, &url, status.as_str(), &doc, &classes))
             .await?
         {
             return Err(not_found(id));
