@@ -12,6 +12,8 @@ use super::listing::{listing_response, paging};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::QueryParams;
 use crate::AppState;
+use axum::Extension;
+use rushes_core::Principal;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -19,7 +21,12 @@ pub fn router() -> Router<AppState> {
         .route("/flow-delete-requests/{request_id}", get(get_one))
 }
 
-async fn list(State(state): State<AppState>, uri: Uri, q: QueryParams) -> ApiResult<Response> {
+async fn list(
+    State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
+    uri: Uri,
+    q: QueryParams,
+) -> ApiResult<Response> {
     let order = match q.get("sort_by") {
         None | Some("created") => DeletionOrder::Created,
         Some("expiry") => DeletionOrder::Expiry,
@@ -33,7 +40,7 @@ async fn list(State(state): State<AppState>, uri: Uri, q: QueryParams) -> ApiRes
     let paging = paging(&state, &q)?;
     let listing = state
         .store
-        .list_deletion_requests(order, reverse, &paging)
+        .list_deletion_requests(&principal, order, reverse, &paging)
         .await?;
     Ok(listing_response(
         &state,
@@ -48,7 +55,10 @@ async fn list(State(state): State<AppState>, uri: Uri, q: QueryParams) -> ApiRes
 /// The request id is plain text in the spec: anything unknown is not found.
 async fn get_one(
     State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
     Path(id): Path<String>,
 ) -> ApiResult<axum::Json<DeletionRequest>> {
-    Ok(axum::Json(state.store.get_deletion_request(&id).await?))
+    Ok(axum::Json(
+        state.store.get_deletion_request(&principal, &id).await?,
+    ))
 }

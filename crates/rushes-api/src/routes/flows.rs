@@ -18,6 +18,8 @@ use super::listing::{id_list, listing_response, paging, tag_filters};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{parse_path, Json, PathParam, QueryParams};
 use crate::AppState;
+use axum::Extension;
+use rushes_core::Principal;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -73,7 +75,12 @@ fn status_param(v: &str) -> ApiResult<FlowStatus> {
     })
 }
 
-async fn list(State(state): State<AppState>, uri: Uri, q: QueryParams) -> ApiResult<Response> {
+async fn list(
+    State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
+    uri: Uri,
+    q: QueryParams,
+) -> ApiResult<Response> {
     let sort = match q.get("sort_by") {
         None | Some("created") => SortBy::Created,
         Some("metadata_updated") => SortBy::Updated,
@@ -101,7 +108,7 @@ async fn list(State(state): State<AppState>, uri: Uri, q: QueryParams) -> ApiRes
         reverse: q.bool("reverse_order")?.unwrap_or(false),
         paging: paging(&state, &q)?,
     };
-    let listing = state.store.list_flows(&query).await?;
+    let listing = state.store.list_flows(&principal, &query).await?;
     Ok(listing_response(
         &state,
         uri.path(),
@@ -114,22 +121,27 @@ async fn list(State(state): State<AppState>, uri: Uri, q: QueryParams) -> ApiRes
 
 async fn get_one(
     State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
     PathParam(id): PathParam<FlowId>,
     q: QueryParams,
 ) -> ApiResult<axum::Json<Flow>> {
     let include = q.bool("include_timerange")?.unwrap_or(false);
     let timerange = q.parse::<TimeRange>("timerange")?;
     Ok(axum::Json(
-        state.store.get_flow(id, include, timerange).await?,
+        state
+            .store
+            .get_flow(&principal, id, include, timerange)
+            .await?,
     ))
 }
 
 async fn put_flow(
     State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
     PathParam(id): PathParam<FlowId>,
     Json(put): Json<FlowPut>,
 ) -> ApiResult<Response> {
-    Ok(match state.store.put_flow(id, put).await? {
+    Ok(match state.store.put_flow(&principal, id, put).await? {
         PutFlowOutcome::Created(flow) => (StatusCode::CREATED, axum::Json(flow)).into_response(),
         PutFlowOutcome::Updated => StatusCode::NO_CONTENT.into_response(),
     })
@@ -137,9 +149,10 @@ async fn put_flow(
 
 async fn delete_flow(
     State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
     PathParam(id): PathParam<FlowId>,
 ) -> ApiResult<Response> {
-    Ok(match state.store.delete_flow(id).await? {
+    Ok(match state.store.delete_flow(&principal, id).await? {
         DeleteFlowOutcome::Deleted => StatusCode::NO_CONTENT.into_response(),
         DeleteFlowOutcome::Accepted(request) => {
             let location = format!("/flow-delete-requests/{}", request.id);
@@ -152,12 +165,17 @@ async fn delete_flow(
     })
 }
 
-async fn flow(state: &AppState, id: FlowId) -> ApiResult<Flow> {
-    Ok(state.store.get_flow(id, false, None).await?)
+async fn flow(state: &AppState, principal: &Principal, id: FlowId) -> ApiResult<Flow> {
+    Ok(state.store.get_flow(principal, id, false, None).await?)
 }
 
-async fn edit(state: &AppState, id: FlowId, e: FlowEdit) -> ApiResult<StatusCode> {
-    state.store.edit_flow(id, e).await?;
+async fn edit(
+    state: &AppState,
+    principal: &Principal,
+    id: FlowId,
+    e: FlowEdit,
+) -> ApiResult<StatusCode> {
+    state.store.edit_flow(principal, id, e).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -171,19 +189,25 @@ fn id_and_name(p: (String, String)) -> ApiResult<(FlowId, String)> {
 
 async fn get_tags(
     State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
     PathParam(id): PathParam<FlowId>,
 ) -> ApiResult<axum::Json<Tags>> {
     Ok(axum::Json(
-        flow(&state, id).await?.common.tags.unwrap_or_default(),
+        flow(&state, &principal, id)
+            .await?
+            .common
+            .tags
+            .unwrap_or_default(),
     ))
 }
 
 async fn get_tag(
     State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
     Path(p): Path<(String, String)>,
 ) -> ApiResult<axum::Json<TagValue>> {
     let (id, name) = id_and_name(p)?;
-    let f = flow(&state, id).await?;
+    let f = flow(&state, &principal, id).await?;
     f.common
         .tags
         .and_then(|mut t| t.remove(&name))
@@ -193,26 +217,29 @@ async fn get_tag(
 
 async fn put_tag(
     State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
     Path(p): Path<(String, String)>,
     Json(v): Json<TagValue>,
 ) -> ApiResult<StatusCode> {
     let (id, name) = id_and_name(p)?;
-    edit(&state, id, FlowEdit::SetTag(name, v)).await
+    edit(&state, &principal, id, FlowEdit::SetTag(name, v)).await
 }
 
 async fn delete_tag(
     State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
     Path(p): Path<(String, String)>,
 ) -> ApiResult<StatusCode> {
     let (id, name) = id_and_name(p)?;
-    edit(&state, id, FlowEdit::DeleteTag(name)).await
+    edit(&state, &principal, id, FlowEdit::DeleteTag(name)).await
 }
 
 async fn get_label(
     State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
     PathParam(id): PathParam<FlowId>,
 ) -> ApiResult<axum::Json<String>> {
-    flow(&state, id)
+    flow(&state, &principal, id)
         .await?
         .common
         .label
@@ -222,24 +249,27 @@ async fn get_label(
 
 async fn put_label(
     State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
     PathParam(id): PathParam<FlowId>,
     Json(v): Json<String>,
 ) -> ApiResult<StatusCode> {
-    edit(&state, id, FlowEdit::Label(Some(v))).await
+    edit(&state, &principal, id, FlowEdit::Label(Some(v))).await
 }
 
 async fn delete_label(
     State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
     PathParam(id): PathParam<FlowId>,
 ) -> ApiResult<StatusCode> {
-    edit(&state, id, FlowEdit::Label(None)).await
+    edit(&state, &principal, id, FlowEdit::Label(None)).await
 }
 
 async fn get_description(
     State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
     PathParam(id): PathParam<FlowId>,
 ) -> ApiResult<axum::Json<String>> {
-    flow(&state, id)
+    flow(&state, &principal, id)
         .await?
         .common
         .description
@@ -249,39 +279,44 @@ async fn get_description(
 
 async fn put_description(
     State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
     PathParam(id): PathParam<FlowId>,
     Json(v): Json<String>,
 ) -> ApiResult<StatusCode> {
-    edit(&state, id, FlowEdit::Description(Some(v))).await
+    edit(&state, &principal, id, FlowEdit::Description(Some(v))).await
 }
 
 async fn delete_description(
     State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
     PathParam(id): PathParam<FlowId>,
 ) -> ApiResult<StatusCode> {
-    edit(&state, id, FlowEdit::Description(None)).await
+    edit(&state, &principal, id, FlowEdit::Description(None)).await
 }
 
 async fn get_read_only(
     State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
     PathParam(id): PathParam<FlowId>,
 ) -> ApiResult<axum::Json<bool>> {
-    Ok(axum::Json(flow(&state, id).await?.read_only()))
+    Ok(axum::Json(flow(&state, &principal, id).await?.read_only()))
 }
 
 async fn put_read_only(
     State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
     PathParam(id): PathParam<FlowId>,
     Json(v): Json<bool>,
 ) -> ApiResult<StatusCode> {
-    edit(&state, id, FlowEdit::ReadOnly(v)).await
+    edit(&state, &principal, id, FlowEdit::ReadOnly(v)).await
 }
 
 async fn get_collection(
     State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
     PathParam(id): PathParam<FlowId>,
 ) -> ApiResult<axum::Json<Vec<FlowCollectionItem>>> {
-    flow(&state, id)
+    flow(&state, &principal, id)
         .await?
         .common
         .flow_collection
@@ -291,24 +326,27 @@ async fn get_collection(
 
 async fn put_collection(
     State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
     PathParam(id): PathParam<FlowId>,
     Json(v): Json<Vec<FlowCollectionItem>>,
 ) -> ApiResult<StatusCode> {
-    edit(&state, id, FlowEdit::Collection(Some(v))).await
+    edit(&state, &principal, id, FlowEdit::Collection(Some(v))).await
 }
 
 async fn delete_collection(
     State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
     PathParam(id): PathParam<FlowId>,
 ) -> ApiResult<StatusCode> {
-    edit(&state, id, FlowEdit::Collection(None)).await
+    edit(&state, &principal, id, FlowEdit::Collection(None)).await
 }
 
 async fn get_max_bit_rate(
     State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
     PathParam(id): PathParam<FlowId>,
 ) -> ApiResult<axum::Json<u64>> {
-    flow(&state, id)
+    flow(&state, &principal, id)
         .await?
         .common
         .max_bit_rate
@@ -318,24 +356,27 @@ async fn get_max_bit_rate(
 
 async fn put_max_bit_rate(
     State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
     PathParam(id): PathParam<FlowId>,
     Json(v): Json<u64>,
 ) -> ApiResult<StatusCode> {
-    edit(&state, id, FlowEdit::MaxBitRate(Some(v))).await
+    edit(&state, &principal, id, FlowEdit::MaxBitRate(Some(v))).await
 }
 
 async fn delete_max_bit_rate(
     State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
     PathParam(id): PathParam<FlowId>,
 ) -> ApiResult<StatusCode> {
-    edit(&state, id, FlowEdit::MaxBitRate(None)).await
+    edit(&state, &principal, id, FlowEdit::MaxBitRate(None)).await
 }
 
 async fn get_avg_bit_rate(
     State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
     PathParam(id): PathParam<FlowId>,
 ) -> ApiResult<axum::Json<u64>> {
-    flow(&state, id)
+    flow(&state, &principal, id)
         .await?
         .media
         .avg_bit_rate
@@ -345,15 +386,17 @@ async fn get_avg_bit_rate(
 
 async fn put_avg_bit_rate(
     State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
     PathParam(id): PathParam<FlowId>,
     Json(v): Json<u64>,
 ) -> ApiResult<StatusCode> {
-    edit(&state, id, FlowEdit::AvgBitRate(Some(v))).await
+    edit(&state, &principal, id, FlowEdit::AvgBitRate(Some(v))).await
 }
 
 async fn delete_avg_bit_rate(
     State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
     PathParam(id): PathParam<FlowId>,
 ) -> ApiResult<StatusCode> {
-    edit(&state, id, FlowEdit::AvgBitRate(None)).await
+    edit(&state, &principal, id, FlowEdit::AvgBitRate(None)).await
 }

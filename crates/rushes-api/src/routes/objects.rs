@@ -13,6 +13,8 @@ use crate::error::ApiError;
 use crate::extract::{Json, PathParam, QueryParams};
 use crate::paging::{set_paging_headers, PageRequest};
 use crate::AppState;
+use axum::Extension;
+use rushes_core::Principal;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -25,6 +27,7 @@ pub fn router() -> Router<AppState> {
 
 async fn get_object(
     State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
     PathParam(id): PathParam<ObjectId>,
     uri: Uri,
     q: QueryParams,
@@ -54,7 +57,7 @@ async fn get_object(
         page: paging.page.clone(),
         limit: Some(paging.limit),
     };
-    let page = state.store.get_object(&id, &query).await?;
+    let page = state.store.get_object(&principal, &id, &query).await?;
     let mut resp = axum::Json(page.object).into_response();
     set_paging_headers(
         resp.headers_mut(),
@@ -69,15 +72,20 @@ async fn get_object(
 
 async fn add_instance(
     State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
     PathParam(id): PathParam<ObjectId>,
     Json(body): Json<ObjectInstancesPost>,
 ) -> Result<StatusCode, ApiError> {
-    state.store.add_object_instance(&id, &body).await?;
+    state
+        .store
+        .add_object_instance(&principal, &id, &body)
+        .await?;
     Ok(StatusCode::CREATED)
 }
 
 async fn delete_instance(
     State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
     PathParam(id): PathParam<ObjectId>,
     q: QueryParams,
 ) -> Result<StatusCode, ApiError> {
@@ -90,7 +98,7 @@ async fn delete_instance(
     }
     state
         .store
-        .delete_object_instance(&id, storage_id.as_ref(), label)
+        .delete_object_instance(&principal, &id, storage_id.as_ref(), label)
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -12,6 +12,8 @@ use super::listing::{listing_response, paging};
 use crate::error::ApiResult;
 use crate::extract::{Json, PathParam, QueryParams};
 use crate::AppState;
+use axum::Extension;
+use rushes_core::Principal;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -46,9 +48,10 @@ async fn get_one(
 
 async fn create(
     State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
     PathParam(id): PathParam<ProfileId>,
     Json(p): Json<Profile>,
 ) -> ApiResult<Response> {
-    let profile = state.store.create_profile(id, p).await?;
+    let profile = state.store.create_profile(&principal, id, p).await?;
     Ok((StatusCode::CREATED, axum::Json(profile)).into_response())
 }

@@ -17,6 +17,8 @@ use crate::paging::{
     set_paging_headers, PageRequest, X_PAGING_COUNT, X_PAGING_REVERSE_ORDER, X_PAGING_TIMERANGE,
 };
 use crate::AppState;
+use axum::Extension;
+use rushes_core::Principal;
 
 pub fn router() -> Router<AppState> {
     Router::new().route(
@@ -68,6 +70,7 @@ pub(crate) fn url_filter(q: &QueryParams) -> Result<UrlFilter, ApiError> {
 
 async fn list(
     State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
     PathParam(flow_id): PathParam<FlowId>,
     uri: Uri,
     q: QueryParams,
@@ -83,7 +86,10 @@ async fn list(
         include_object_timerange: q.bool("include_object_timerange")?.unwrap_or(false),
         urls: url_filter(&q)?,
     };
-    let listing = state.store.list_segments(&flow_id, &query).await?;
+    let listing = state
+        .store
+        .list_segments(&principal, &flow_id, &query)
+        .await?;
     let count = listing.segments.len();
     let mut resp = axum::Json(listing.segments).into_response();
     let h = resp.headers_mut();
@@ -108,6 +114,7 @@ async fn list(
 
 async fn register(
     State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
     PathParam(flow_id): PathParam<FlowId>,
     Json(body): Json<SegmentPostBody>,
 ) -> Result<Response, ApiError> {
@@ -116,7 +123,10 @@ async fn register(
     if segments.is_empty() {
         return Err(ApiError::bad_request("the request body holds no segments"));
     }
-    let failures = state.store.register_segments(&flow_id, segments).await?;
+    let failures = state
+        .store
+        .register_segments(&principal, &flow_id, segments)
+        .await?;
     if failures.is_empty() {
         return Ok(StatusCode::CREATED.into_response());
     }
@@ -150,6 +160,7 @@ async fn register(
 
 async fn remove(
     State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
     PathParam(flow_id): PathParam<FlowId>,
     q: QueryParams,
 ) -> Result<StatusCode, ApiError> {
@@ -157,7 +168,7 @@ async fn remove(
     let object_id = q.parse::<ObjectId>("object_id")?;
     state
         .store
-        .delete_segments(&flow_id, timerange, object_id.as_ref())
+        .delete_segments(&principal, &flow_id, timerange, object_id.as_ref())
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }

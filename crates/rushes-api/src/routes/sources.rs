@@ -13,6 +13,8 @@ use super::listing::{id_list, listing_response, paging, tag_filters};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{parse_path, Json, PathParam, QueryParams};
 use crate::AppState;
+use axum::Extension;
+use rushes_core::Principal;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -35,7 +37,12 @@ pub fn router() -> Router<AppState> {
         )
 }
 
-async fn list(State(state): State<AppState>, uri: Uri, q: QueryParams) -> ApiResult<Response> {
+async fn list(
+    State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
+    uri: Uri,
+    q: QueryParams,
+) -> ApiResult<Response> {
     let sort = match q.get("sort_by") {
         None | Some("created") => SortBy::Created,
         Some("updated") => SortBy::Updated,
@@ -55,7 +62,7 @@ async fn list(State(state): State<AppState>, uri: Uri, q: QueryParams) -> ApiRes
         reverse: q.bool("reverse_order")?.unwrap_or(false),
         paging: paging(&state, &q)?,
     };
-    let listing = state.store.list_sources(&query).await?;
+    let listing = state.store.list_sources(&principal, &query).await?;
     Ok(listing_response(
         &state,
         uri.path(),
@@ -68,17 +75,24 @@ async fn list(State(state): State<AppState>, uri: Uri, q: QueryParams) -> ApiRes
 
 async fn get_one(
     State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
     PathParam(id): PathParam<SourceId>,
 ) -> ApiResult<axum::Json<Source>> {
-    Ok(axum::Json(state.store.get_source(id).await?))
+    Ok(axum::Json(state.store.get_source(&principal, id).await?))
 }
 
 async fn get_tags(
     State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
     PathParam(id): PathParam<SourceId>,
 ) -> ApiResult<axum::Json<Tags>> {
     Ok(axum::Json(
-        state.store.get_source(id).await?.tags.unwrap_or_default(),
+        state
+            .store
+            .get_source(&principal, id)
+            .await?
+            .tags
+            .unwrap_or_default(),
     ))
 }
 
@@ -88,10 +102,11 @@ fn id_and_name(p: (String, String)) -> ApiResult<(SourceId, String)> {
 
 async fn get_tag(
     State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
     Path(p): Path<(String, String)>,
 ) -> ApiResult<axum::Json<TagValue>> {
     let (id, name) = id_and_name(p)?;
-    let source = state.store.get_source(id).await?;
+    let source = state.store.get_source(&principal, id).await?;
     source
         .tags
         .and_then(|mut t| t.remove(&name))
@@ -101,34 +116,37 @@ async fn get_tag(
 
 async fn put_tag(
     State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
     Path(p): Path<(String, String)>,
     Json(v): Json<TagValue>,
 ) -> ApiResult<StatusCode> {
     let (id, name) = id_and_name(p)?;
     state
         .store
-        .edit_source(id, SourceEdit::SetTag(name, v))
+        .edit_source(&principal, id, SourceEdit::SetTag(name, v))
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 async fn delete_tag(
     State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
     Path(p): Path<(String, String)>,
 ) -> ApiResult<StatusCode> {
     let (id, name) = id_and_name(p)?;
     state
         .store
-        .edit_source(id, SourceEdit::DeleteTag(name))
+        .edit_source(&principal, id, SourceEdit::DeleteTag(name))
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 async fn get_label(
     State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
     PathParam(id): PathParam<SourceId>,
 ) -> ApiResult<axum::Json<String>> {
-    let s = state.store.get_source(id).await?;
+    let s = state.store.get_source(&principal, id).await?;
     s.label
         .map(axum::Json)
         .ok_or_else(|| ApiError::not_found(format!("source {id} has no label")))
@@ -136,29 +154,35 @@ async fn get_label(
 
 async fn put_label(
     State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
     PathParam(id): PathParam<SourceId>,
     Json(v): Json<String>,
 ) -> ApiResult<StatusCode> {
     state
         .store
-        .edit_source(id, SourceEdit::Label(Some(v)))
+        .edit_source(&principal, id, SourceEdit::Label(Some(v)))
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 async fn delete_label(
     State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
     PathParam(id): PathParam<SourceId>,
 ) -> ApiResult<StatusCode> {
-    state.store.edit_source(id, SourceEdit::Label(None)).await?;
+    state
+        .store
+        .edit_source(&principal, id, SourceEdit::Label(None))
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 async fn get_description(
     State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
     PathParam(id): PathParam<SourceId>,
 ) -> ApiResult<axum::Json<String>> {
-    let s = state.store.get_source(id).await?;
+    let s = state.store.get_source(&principal, id).await?;
     s.description
         .map(axum::Json)
         .ok_or_else(|| ApiError::not_found(format!("source {id} has no description")))
@@ -166,23 +190,25 @@ async fn get_description(
 
 async fn put_description(
     State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
     PathParam(id): PathParam<SourceId>,
     Json(v): Json<String>,
 ) -> ApiResult<StatusCode> {
     state
         .store
-        .edit_source(id, SourceEdit::Description(Some(v)))
+        .edit_source(&principal, id, SourceEdit::Description(Some(v)))
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 async fn delete_description(
     State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
     PathParam(id): PathParam<SourceId>,
 ) -> ApiResult<StatusCode> {
     state
         .store
-        .edit_source(id, SourceEdit::Description(None))
+        .edit_source(&principal, id, SourceEdit::Description(None))
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod auth;
+mod auth_classes;
 mod bad_input;
 mod coverage;
 mod deletion;
