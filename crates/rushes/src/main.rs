@@ -15,6 +15,11 @@ use std::io::Read;
 use anyhow::Context;
 use clap::Parser;
 
+/// The server allocates many small, short-lived values per request (JSON documents,
+/// rows); mimalloc serves them faster than the system allocator.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = cli::Cli::parse();
