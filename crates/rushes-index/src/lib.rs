@@ -26,6 +26,7 @@ pub use sqlite::listing::{Page, PageKey, TagFilter};
 pub use sqlite::objects::{
     InstanceKey, InstanceRow, NewInstance, NewObject, ObjectRefs, ObjectRow,
 };
+pub use sqlite::outbox::{DeliveryRow, EventRow};
 pub use sqlite::profiles::ProfileFilter;
 pub use sqlite::segments::{
     FlowSegments, NewSegment, SegmentFlow, SegmentPage, SegmentRow, SegmentSelection,

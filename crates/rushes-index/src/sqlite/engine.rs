@@ -14,6 +14,7 @@
 //! thread of their own every [`CHECKPOINT_INTERVAL`], never on the writer, so a commit
 //! costs an append to the WAL and nothing more.
 
+use std::cell::Cell;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
@@ -22,7 +23,7 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use rusqlite::{Connection, OpenFlags};
-use tokio::sync::{oneshot, Semaphore};
+use tokio::sync::{oneshot, watch, Semaphore};
 
 use crate::{IndexError, Result};
 
@@ -45,12 +46,22 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "0002_catalog_listing_columns",
         include_str!("../../migrations/sqlite/0002_catalog_listing_columns.sql"),
     ),
+    (
+        "0003_event_delivery",
+        include_str!("../../migrations/sqlite/0003_event_delivery.sql"),
+    ),
+    (
+        "0004_auth_classes",
+        include_str!("../../migrations/sqlite/0004_auth_classes.sql"),
+    ),
 ];
 
 /// A write transaction, handed to the closures given to [`Index::write`]. The role
 /// modules add their statements to it (`impl Tx<'_>` blocks).
 pub struct Tx<'c> {
     pub(crate) conn: &'c Connection,
+    /// The seq of the last outbox event this transaction inserted (0: none yet).
+    pub(crate) last_event: Cell<i64>,
 }
 
 impl std::fmt::Debug for Tx<'_> {
@@ -77,6 +88,8 @@ struct Inner {
     checkpointer: Mutex<Option<(mpsc::Sender<()>, JoinHandle<()>)>>,
     readers: Mutex<Vec<Connection>>,
     reader_slots: Semaphore,
+    /// The seq of the last committed outbox event, published by the writer after commit.
+    events: watch::Receiver<i64>,
 }
 
 impl std::fmt::Debug for Index {
@@ -92,20 +105,23 @@ impl Index {
     /// date and starts the writer thread.
     pub async fn open_sqlite(path: &Path) -> Result<Index> {
         let path = path.to_owned();
-        let (conn, path) = tokio::task::spawn_blocking(move || -> Result<(Connection, PathBuf)> {
-            let conn = open_connection(&path, false)?;
-            migrate(&conn)?;
-            // The checkpointer thread does this work; the writer only appends.
-            conn.pragma_update(None, "wal_autocheckpoint", 0)?;
-            Ok((conn, path))
-        })
-        .await
-        .map_err(|e| IndexError::Corrupt(format!("index set-up failed: {e}")))??;
+        let (conn, path, head) =
+            tokio::task::spawn_blocking(move || -> Result<(Connection, PathBuf, i64)> {
+                let conn = open_connection(&path, false)?;
+                migrate(&conn)?;
+                let head = crate::sqlite::outbox::outbox_head(&conn)?;
+                // The checkpointer thread does this work; the writer only appends.
+                conn.pragma_update(None, "wal_autocheckpoint", 0)?;
+                Ok((conn, path, head))
+            })
+            .await
+            .map_err(|e| IndexError::Corrupt(format!("index set-up failed: {e}")))??;
 
         let (tx, rx) = mpsc::channel::<Job>();
+        let (events_tx, events) = watch::channel(head);
         let thread = std::thread::Builder::new()
             .name("rushes-index-writer".into())
-            .spawn(move || writer_loop(conn, rx))
+            .spawn(move || writer_loop(conn, rx, events_tx))
             .map_err(|e| IndexError::Corrupt(format!("cannot start the index writer: {e}")))?;
         let checkpoint_conn = open_connection(&path, false)?;
         let (stop, stopped) = mpsc::channel::<()>();
@@ -123,6 +139,7 @@ impl Index {
                 checkpointer: Mutex::new(Some((stop, checkpointer))),
                 readers: Mutex::new(Vec::new()),
                 reader_slots: Semaphore::new(MAX_READERS),
+                events,
             }),
         })
     }
@@ -193,6 +210,13 @@ impl Index {
         })
         .await
         .map_err(|e| IndexError::Corrupt(format!("a read failed: {e}")))?
+    }
+
+    /// The seq of the last committed outbox event: changes right after each commit that
+    /// wrote events (the writer publishes it before answering the writes' callers). Its
+    /// `changed()` fails once the index is closed.
+    pub fn committed_events(&self) -> watch::Receiver<i64> {
+        self.inner.events.clone()
     }
 
     /// Stops the writer once the writes already queued are done, and closes the readers.
@@ -300,8 +324,11 @@ fn migrate(conn: &Connection) -> Result<()> {
 ///
 /// A job that cannot run (the transaction could not be started or broke) is dropped
 /// unrun, which answers its caller that the write was not applied.
-fn writer_loop(conn: Connection, jobs: mpsc::Receiver<Job>) {
-    let tx = Tx { conn: &conn };
+fn writer_loop(conn: Connection, jobs: mpsc::Receiver<Job>, events: watch::Sender<i64>) {
+    let tx = Tx {
+        conn: &conn,
+        last_event: Cell::new(0),
+    };
     let mut done: Vec<Completion> = Vec::with_capacity(MAX_BATCH);
     while let Ok(first) = jobs.recv() {
         let mut batch = vec![first];
@@ -316,11 +343,13 @@ fn writer_loop(conn: Connection, jobs: mpsc::Receiver<Job>) {
             continue;
         }
         let mut healthy = true;
+        tx.last_event.set(0);
         for job in batch {
             if !healthy || conn.execute_batch("SAVEPOINT job").is_err() {
                 healthy = false;
                 continue;
             }
+            let events_before = tx.last_event.get();
             let ok = match catch_unwind(AssertUnwindSafe(|| job(&tx))) {
                 Ok((ok, completion)) => {
                     done.push(completion);
@@ -334,6 +363,7 @@ fn writer_loop(conn: Connection, jobs: mpsc::Receiver<Job>) {
             let closed = if ok {
                 conn.execute_batch("RELEASE job")
             } else {
+                tx.last_event.set(events_before);
                 conn.execute_batch("ROLLBACK TO job; RELEASE job")
             };
             if let Err(e) = closed {
@@ -351,6 +381,16 @@ fn writer_loop(conn: Connection, jobs: mpsc::Receiver<Job>) {
         if let Err(e) = &outcome {
             tracing::error!(error = %e, "index write transaction rolled back");
             let _ = conn.execute_batch("ROLLBACK");
+        } else if tx.last_event.get() > 0 {
+            // Wake the event readers (delivery, streams) before the callers hear back.
+            let seq = tx.last_event.get();
+            events.send_if_modified(|head| {
+                let newer = seq > *head;
+                if newer {
+                    *head = seq;
+                }
+                newer
+            });
         }
         let msg = outcome.err().map(|e| e.to_string());
         for completion in done.drain(..) {

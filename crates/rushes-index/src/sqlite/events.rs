@@ -40,6 +40,7 @@ impl Tx<'_> {
                 ev.timestamp,
                 ev.payload.to_string()
             ])?;
+        self.last_event.set(self.conn.last_insert_rowid());
         Ok(())
     }
 }

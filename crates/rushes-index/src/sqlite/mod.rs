@@ -6,6 +6,7 @@ pub(crate) mod events;
 pub(crate) mod flows;
 pub(crate) mod listing;
 pub(crate) mod objects;
+pub(crate) mod outbox;
 pub(crate) mod profiles;
 pub(crate) mod segments;
 pub(crate) mod service;
