@@ -21,6 +21,8 @@ pub struct StoreSettings {
     pub default_page_limit: u32,
     /// The most each auth class grants (classes not listed grant every permission).
     pub class_ceilings: crate::classes::ClassCeilings,
+    /// Event delivery (webhooks), event streams and outbox retention.
+    pub events: crate::ops::events::EventSettings,
 }
 
 impl Default for StoreSettings {
@@ -33,6 +35,7 @@ impl Default for StoreSettings {
             max_page_limit: 1000,
             default_page_limit: 100,
             class_ceilings: crate::classes::ClassCeilings::default(),
+            events: crate::ops::events::EventSettings::default(),
         }
     }
 }

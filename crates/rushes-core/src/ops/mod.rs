@@ -1,5 +1,6 @@
 //! Store operations, one module per resource.
 pub mod deletion;
+pub mod events;
 pub mod flows;
 pub mod listing;
 pub mod objects;

@@ -1,9 +1,6 @@
 //! The service description (`/service`) and the storage backends it offers.
 
-use rushes_model::{
-    EventStreamMechanism, Service, ServicePost, StorageBackend, StorageBackendId, StoreType,
-    Timestamp,
-};
+use rushes_model::{Service, ServicePost, StorageBackend, StorageBackendId, StoreType, Timestamp};
 use serde_json::{Map, Value};
 
 use super::listing::TagFilter;
@@ -40,12 +37,7 @@ impl Store {
             service_type: SERVICE_TYPE.to_owned(),
             api_version: API_VERSION.to_owned(),
             service_version: Some(env!("CARGO_PKG_VERSION").to_owned()),
-            event_stream_mechanisms: Some(vec![EventStreamMechanism {
-                name: "webhooks".to_owned(),
-                docs: None,
-                config: None,
-                extra: Map::new(),
-            }]),
+            event_stream_mechanisms: Some(self.event_stream_mechanisms()),
             min_object_timeout: object_timeout,
             // Never longer than the object timeout, as the spec requires.
             min_presigned_url_timeout: Some(secs(

@@ -51,6 +51,7 @@ impl Store {
     /// `POST /service/webhooks`.
     pub async fn create_webhook(&self, post: WebhookPost) -> Result<WebhookGet> {
         check_url(&post.webhook.url)?;
+        self.check_webhook_target(&post.webhook.url).await?;
         let id = WebhookId::new_random();
         let status = post.status.unwrap_or(WebhookRequestStatus::Created);
         let stored = WebhookPut {
@@ -63,8 +64,8 @@ impl Store {
         let doc = to_doc("webhook", &stored)?;
         let status = WebhookStatus::from(status);
         let (wid, url) = (id.to_string(), stored.webhook.url.clone());
-        self.index
         let classes = webhook_classes(&stored.webhook).unwrap_or_default();
+        self.index
             .write(move |tx| tx.insert_webhook(&wid, &url, status.as_str(), &doc, &classes))
             .await?;
         Ok(WebhookGet {
@@ -83,7 +84,7 @@ impl Store {
             .get_webhook(&id.to_string())
             .await?
             .ok_or_else(|| not_found(id))?;
-        shown(&row)
+        self.with_delivery_error(shown(&row)?).await
     }
 
     /// `PUT /service/webhooks/{id}`: replaces the registration.
@@ -95,12 +96,13 @@ impl Store {
             )));
         }
         check_url(&put.webhook.url)?;
+        self.check_webhook_target(&put.webhook.url).await?;
         let doc = to_doc("webhook", &put)?;
         let status = WebhookStatus::from(put.status);
         let (wid, url) = (id.to_string(), put.webhook.url.clone());
+        let classes = webhook_classes(&put.webhook).unwrap_or_default();
         if !self
             .index
-        let classes = webhook_classes(&put.webhook).unwrap_or_default();
             .write(move |tx| tx.update_webhook(&wid, &url, status.as_str(), &doc, &classes))
             .await?
         {
@@ -142,6 +144,7 @@ impl Store {
             )
             .await?;
         let items = page.items.iter().map(shown).collect::<Result<Vec<_>>>()?;
+        let items = self.with_delivery_errors(items).await?;
         Ok(Listing {
             items,
             next_page: page.next.map(|k| k.to_string()),

@@ -20,6 +20,8 @@ pub struct EventRow {
     pub timestamp: String,
     /// The event's `event` object as JSON text.
     pub payload: String,
+    /// The resource's auth classes at commit time (a JSON array; `None`: unclassified).
+    pub auth_classes: Option<String>,
 }
 
 fn event_row(r: &Row<'_>) -> rusqlite::Result<EventRow> {
@@ -31,6 +33,7 @@ fn event_row(r: &Row<'_>) -> rusqlite::Result<EventRow> {
         source_id: r.get(4)?,
         timestamp: r.get(5)?,
         payload: r.get(6)?,
+        auth_classes: r.get(7)?,
     })
 }
 
@@ -85,7 +88,7 @@ impl Index {
     pub async fn events_after(&self, after_seq: i64, limit: u32) -> Result<Vec<EventRow>> {
         self.read(move |c| {
             let mut st = c.prepare_cached(
-                "SELECT seq, id, event_type, flow_id, source_id, timestamp, payload \
+                "SELECT seq, id, event_type, flow_id, source_id, timestamp, payload, auth_classes \
                  FROM events WHERE seq > ?1 ORDER BY seq LIMIT ?2",
             )?;
             let rows = st.query_map(params![after_seq, limit], event_row)?;
@@ -105,7 +108,7 @@ impl Index {
 
     /// The highest seq the outbox ever gave (0 when none).
     pub async fn outbox_head(&self) -> Result<i64> {
-        self.read(|c| outbox_head(c)).await
+        self.read(outbox_head).await
     }
 
     /// The webhooks that deliver (status `created` or `started`), with their state.

@@ -1,0 +1,520 @@
+//! Webhook delivery: the outbox, read in seq order, POSTed to each registered webhook.
+//!
+//! One dispatcher per node finds the webhooks that deliver (status `created` or
+//! `started`), claims each under a lease (`webhook_delivery.lease_owner/lease_until_ms`, so
+//! several nodes can share the work) and runs one task per claimed webhook. A task reads
+//! the events after its webhook's cursor, keeps those its filters select, and POSTs them
+//! one at a time, in order; the cursor moves only after a 2xx answer, so delivery is at
+//! least once and survives a crash. A failure is retried with exponential backoff (capped);
+//! an event that keeps failing for `give_up_after` puts the webhook in status `error` with
+//! the reason. Tasks wake as soon as a commit writes events (the index's
+//! `committed_events`), with a periodic poll as a fallback. Each webhook has its own task
+//! and connections, so a slow or dead receiver delays nobody else, and never the writes.
+//!
+//! The dispatcher also prunes the outbox: events older than the retention that every
+//! delivering webhook has had.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rushes_index::{DeliveryRow, EventRow};
+use rushes_model::{ErrorBody, WebhookPut};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::ops::events::{
+    EventFilter, EventSettings, EventShape, FilterCache, OutEvent, TargetPolicy, EVENT_ID_HEADER,
+    EVENT_SEQ_HEADER, READ_BATCH, WEBHOOK_ID_HEADER,
+};
+use crate::{now_ms, now_rfc3339, CoreError, Result, Store};
+
+/// Longest answer body read from a receiver (the rest is dropped).
+const MAX_ANSWER: usize = 64 * 1024;
+
+/// Runs the delivery dispatcher until `shutdown` turns true.
+pub async fn run(store: Arc<Store>, mut shutdown: watch::Receiver<bool>) {
+    let settings = store.settings.events.clone();
+    if !settings.deliver {
+        return;
+    }
+    let client = match client(&settings) {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot build the webhook HTTP client; no delivery");
+            return;
+        }
+    };
+    let owner = settings.node_id.clone();
+    let mut head = store.index.committed_events();
+    let mut tasks: HashMap<i64, JoinHandle<()>> = HashMap::new();
+    let mut last_prune: Option<Instant> = None;
+    loop {
+        if *shutdown.borrow() {
+            break;
+        }
+        tasks.retain(|_, t| !t.is_finished());
+        if let Err(e) = dispatch(&store, &client, &owner, &shutdown, &mut tasks).await {
+            tracing::warn!(error = %e, "webhook dispatch failed; retrying");
+        }
+        if last_prune.is_none_or(|t| t.elapsed() >= settings.poll_interval) {
+            last_prune = Some(Instant::now());
+            if let Err(e) = prune(&store, &settings).await {
+                tracing::warn!(error = %e, "outbox pruning failed; retrying later");
+            }
+        }
+        tokio::select! {
+            changed = head.changed() => {
+                if changed.is_err() {
+                    break;
+                }
+            }
+            _ = tokio::time::sleep(settings.poll_interval) => {}
+            _ = shutdown.changed() => {}
+        }
+    }
+    for (_, t) in tasks {
+        let _ = t.await;
+    }
+}
+
+/// Starts a task for each delivering webhook this node can claim and does not run yet.
+async fn dispatch(
+    store: &Arc<Store>,
+    client: &reqwest::Client,
+    owner: &str,
+    shutdown: &watch::Receiver<bool>,
+    tasks: &mut HashMap<i64, JoinHandle<()>>,
+) -> Result<()> {
+    let now = now_ms();
+    for row in store.index.active_deliveries().await? {
+        if tasks.contains_key(&row.pk) {
+            continue;
+        }
+        let held_elsewhere = row.lease_owner.as_deref().is_some_and(|o| o != owner)
+            && row.lease_until_ms.is_some_and(|u| u >= now);
+        if held_elsewhere {
+            continue;
+        }
+        let until = now + lease_ms(&store.settings.events);
+        let (pk, me) = (row.pk, owner.to_owned());
+        if !store
+            .index
+            .write(move |tx| tx.claim_delivery(pk, &me, now, until))
+            .await?
+        {
+            continue;
+        }
+        let task = WebhookTask {
+            store: store.clone(),
+            client: client.clone(),
+            owner: owner.to_owned(),
+            pk: row.pk,
+            shutdown: shutdown.clone(),
+            head: store.index.committed_events(),
+            renewed: Instant::now(),
+        };
+        tasks.insert(row.pk, tokio::spawn(task.run()));
+    }
+    Ok(())
+}
+
+fn lease_ms(s: &EventSettings) -> i64 {
+    i64::try_from(s.lease.as_millis()).unwrap_or(i64::MAX)
+}
+
+fn ms(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
+/// The HTTP client of deliveries: no redirects, timeouts, and a resolver that connects
+/// only to addresses the target policy allows (so a name cannot be re-pointed at a
+/// forbidden address after registration).
+fn client(s: &EventSettings) -> std::result::Result<reqwest::Client, reqwest::Error> {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .connect_timeout(s.connect_timeout)
+        .timeout(s.request_timeout)
+        .pool_idle_timeout(Duration::from_secs(60))
+        .user_agent(concat!("rushes/", env!("CARGO_PKG_VERSION")))
+        .dns_resolver(Arc::new(CheckedResolver(s.targets.clone())))
+        .build()
+}
+
+struct CheckedResolver(TargetPolicy);
+
+impl reqwest::dns::Resolve for CheckedResolver {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let policy = self.0.clone();
+        let host = name.as_str().to_ascii_lowercase();
+        Box::pin(async move {
+            let found: Vec<SocketAddr> =
+                tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
+            let mut refused = None;
+            let allowed: Vec<SocketAddr> = found
+                .into_iter()
+                .filter(|a| match policy.check_ip(a.ip(), Some(&host)) {
+                    Ok(()) => true,
+                    Err(e) => {
+                        refused = Some(e);
+                        false
+                    }
+                })
+                .collect();
+            if allowed.is_empty() {
+                let why = refused.unwrap_or_else(|| format!("{host} has no address"));
+                return Err(why.into());
+            }
+            Ok(Box::new(allowed.into_iter()) as reqwest::dns::Addrs)
+        })
+    }
+}
+
+/// The delivery of one webhook on this node, while it holds the lease.
+struct WebhookTask {
+    store: Arc<Store>,
+    client: reqwest::Client,
+    owner: String,
+    pk: i64,
+    shutdown: watch::Receiver<bool>,
+    head: watch::Receiver<i64>,
+    renewed: Instant,
+}
+
+/// What one round of a task did.
+enum Round {
+    /// Keep going at once.
+    Again,
+    /// Nothing to do before this long (or a wake-up).
+    Wait(Duration),
+    /// Stop: the webhook no longer delivers here.
+    Stop,
+}
+
+impl WebhookTask {
+    async fn run(mut self) {
+        loop {
+            if *self.shutdown.borrow() {
+                break;
+            }
+            let round = match self.round().await {
+                Ok(r) => r,
+                Err(e) => {
+                    tracing::warn!(webhook = self.pk, error = %e, "webhook delivery round failed");
+                    Round::Wait(Duration::from_secs(1))
+                }
+            };
+            match round {
+                Round::Again => {}
+                Round::Stop => break,
+                Round::Wait(d) => {
+                    let settings = &self.store.settings.events;
+                    let d = d.min(settings.poll_interval).min(settings.lease / 3);
+                    tokio::select! {
+                        _ = self.head.changed() => {}
+                        _ = tokio::time::sleep(d) => {}
+                        _ = self.shutdown.changed() => {}
+                    }
+                }
+            }
+        }
+        let (pk, owner) = (self.pk, self.owner.clone());
+        let _ = self
+            .store
+            .index
+            .write(move |tx| tx.release_delivery(pk, &owner))
+            .await;
+    }
+
+    /// Renews the lease when a third of it has passed; false when it was lost.
+    async fn renew(&mut self) -> Result<bool> {
+        let settings = &self.store.settings.events;
+        if self.renewed.elapsed() < settings.lease / 3 {
+            return Ok(true);
+        }
+        let now = now_ms();
+        let until = now + lease_ms(settings);
+        let (pk, owner) = (self.pk, self.owner.clone());
+        let kept = self
+            .store
+            .index
+            .write(move |tx| tx.claim_delivery(pk, &owner, now, until))
+            .await?;
+        self.renewed = Instant::now();
+        Ok(kept)
+    }
+
+    async fn round(&mut self) -> Result<Round> {
+        let settings = self.store.settings.events.clone();
+        let Some(row) = self.store.index.delivery(self.pk).await? else {
+            return Ok(Round::Stop);
+        };
+        if !matches!(row.status.as_str(), "created" | "started")
+            || row.lease_owner.as_deref() != Some(self.owner.as_str())
+        {
+            return Ok(Round::Stop);
+        }
+        if !self.renew().await? {
+            return Ok(Round::Stop);
+        }
+        let now = now_ms();
+        if row.next_attempt_ms > now {
+            let wait = u64::try_from(row.next_attempt_ms - now).unwrap_or(0);
+            return Ok(Round::Wait(Duration::from_millis(wait)));
+        }
+        self.head.borrow_and_update();
+        let events = self
+            .store
+            .index
+            .events_after(row.cursor_seq, READ_BATCH)
+            .await?;
+        if events.is_empty() {
+            return Ok(Round::Wait(settings.poll_interval));
+        }
+        let registration: WebhookPut = match serde_json::from_str(&row.doc) {
+            Ok(r) => r,
+            Err(e) => {
+                let why = format!("the stored registration cannot be read: {e}");
+                self.fail(&why).await?;
+                return Ok(Round::Stop);
+            }
+        };
+        let (cursor, delivered, failure) = self.deliver(&row, &registration, &events).await?;
+        self.record(&row, cursor, delivered, failure).await
+    }
+
+    /// POSTs the events `registration` selects, in order, until one fails. Returns the
+    /// new cursor, whether anything was delivered, and the failure, if any.
+    async fn deliver(
+        &mut self,
+        row: &DeliveryRow,
+        registration: &WebhookPut,
+        events: &[EventRow],
+    ) -> Result<(i64, bool, Option<String>)> {
+        let filter = EventFilter::of_webhook(&registration.webhook);
+        let shape = EventShape::of_webhook(&registration.webhook);
+        let mut cache = FilterCache::default();
+        let mut cursor = row.cursor_seq;
+        let mut delivered = false;
+        for ev in events {
+            if *self.shutdown.borrow() {
+                break;
+            }
+            if !self.store.event_matches(&filter, ev, &mut cache).await? {
+                cursor = ev.seq;
+                continue;
+            }
+            let out = self.store.event_body(ev, &shape).await?;
+            let sent = tokio::select! {
+                r = post(&self.client, &self.store.settings.events.targets, &row.id, registration, &out) => r,
+                _ = self.shutdown.changed() => Err("the store is stopping".to_owned()),
+            };
+            match sent {
+                Ok(()) => {
+                    cursor = ev.seq;
+                    delivered = true;
+                }
+                Err(why) => return Ok((cursor, delivered, Some(why))),
+            }
+        }
+        Ok((cursor, delivered, None))
+    }
+
+    /// Writes the round's progress and, after a failure, the retry state or the error.
+    async fn record(
+        &mut self,
+        row: &DeliveryRow,
+        cursor: i64,
+        delivered: bool,
+        failure: Option<String>,
+    ) -> Result<Round> {
+        let settings = &self.store.settings.events;
+        let now = now_ms();
+        let until = now + lease_ms(settings);
+        let moved = cursor > row.cursor_seq;
+        let Some(why) = failure else {
+            let (pk, owner) = (self.pk, self.owner.clone());
+            let kept = self
+                .store
+                .index
+                .write(move |tx| tx.advance_delivery(pk, &owner, cursor, until, delivered))
+                .await?;
+            self.renewed = Instant::now();
+            return Ok(if kept { Round::Again } else { Round::Stop });
+        };
+        if *self.shutdown.borrow() {
+            // Not the receiver's fault: keep the progress, count no failure.
+            if moved {
+                let (pk, owner) = (self.pk, self.owner.clone());
+                self.store
+                    .index
+                    .write(move |tx| tx.advance_delivery(pk, &owner, cursor, until, delivered))
+                    .await?;
+            }
+            return Ok(Round::Stop);
+        }
+        let (attempts, since) = match (moved, row.failing_since_ms) {
+            (false, Some(since)) => (row.attempts + 1, since),
+            _ => (1, now),
+        };
+        if now - since >= ms(settings.give_up_after) {
+            let failed_for = Duration::from_millis(u64::try_from(now - since).unwrap_or(0));
+            tracing::warn!(webhook = %row.id, attempts, "webhook put in error: {why}");
+            let reason = format!(
+                "delivery of event {} failed {attempts} times over {} s: {why}",
+                cursor + 1,
+                failed_for.as_secs()
+            );
+            if moved {
+                let (pk, owner) = (self.pk, self.owner.clone());
+                self.store
+                    .index
+                    .write(move |tx| tx.advance_delivery(pk, &owner, cursor, until, delivered))
+                    .await?;
+            }
+            self.fail(&reason).await?;
+            return Ok(Round::Stop);
+        }
+        let shift = u32::try_from((attempts - 1).clamp(0, 30)).unwrap_or(30);
+        let delay = settings
+            .retry_initial
+            .saturating_mul(1u32 << shift)
+            .min(settings.retry_max);
+        let next = now + ms(delay);
+        tracing::debug!(webhook = %row.id, attempts, ?delay, "webhook delivery failed: {why}");
+        let (pk, owner) = (self.pk, self.owner.clone());
+        let kept = self
+            .store
+            .index
+            .write(move |tx| {
+                if moved && !tx.advance_delivery(pk, &owner, cursor, until, delivered)? {
+                    return Ok::<_, CoreError>(false);
+                }
+                Ok(tx.record_delivery_failure(pk, &owner, attempts, since, next, &why)?)
+            })
+            .await?;
+        self.renewed = Instant::now();
+        Ok(if kept {
+            Round::Wait(delay)
+        } else {
+            Round::Stop
+        })
+    }
+
+    /// Puts the webhook in status `error` with `why`.
+    async fn fail(&self, why: &str) -> Result<()> {
+        let body = ErrorBody {
+            error_type: "WebhookDeliveryFailed".to_owned(),
+            summary: why.to_owned(),
+            traceback: None,
+            time: now_rfc3339(),
+            extra: serde_json::Map::new(),
+        };
+        let text = serde_json::to_string(&body).map_err(|e| CoreError::Internal(e.to_string()))?;
+        let (pk, owner) = (self.pk, self.owner.clone());
+        self.store
+            .index
+            .write(move |tx| tx.fail_delivery(pk, &owner, &text))
+            .await?;
+        Ok(())
+    }
+}
+
+/// One POST of `ev` to the webhook; `Err` says why it did not succeed.
+async fn post(
+    client: &reqwest::Client,
+    targets: &TargetPolicy,
+    webhook_id: &str,
+    registration: &WebhookPut,
+    ev: &OutEvent,
+) -> std::result::Result<(), String> {
+    let url = targets.check_url(&registration.webhook.url)?;
+    let mut req = client
+        .post(url)
+        .header(EVENT_ID_HEADER, &ev.id)
+        .header(EVENT_SEQ_HEADER, ev.seq.to_string())
+        .header(WEBHOOK_ID_HEADER, webhook_id)
+        .json(&ev.body);
+    if let (Some(name), Some(value)) = (
+        &registration.webhook.api_key_name,
+        &registration.api_key_value,
+    ) {
+        let name = reqwest::header::HeaderName::from_bytes(name.as_bytes())
+            .map_err(|_| format!("api_key_name {name:?} is not a valid HTTP header name"))?;
+        let mut value = reqwest::header::HeaderValue::from_str(value)
+            .map_err(|_| "api_key_value is not a valid HTTP header value".to_owned())?;
+        value.set_sensitive(true);
+        req = req.header(name, value);
+    }
+    let mut resp = req.send().await.map_err(describe)?;
+    let status = resp.status();
+    // Read (a bounded part of) the answer so the connection can be reused.
+    let mut read = 0usize;
+    while let Ok(Some(chunk)) = resp.chunk().await {
+        read += chunk.len();
+        if read > MAX_ANSWER {
+            break;
+        }
+    }
+    if status.is_success() {
+        Ok(())
+    } else {
+        Err(format!("the receiver answered {status}"))
+    }
+}
+
+/// A reqwest error as a short reason, without the URL's query (it may hold secrets).
+fn describe(e: reqwest::Error) -> String {
+    let kind = if e.is_timeout() {
+        "timed out"
+    } else if e.is_connect() {
+        "could not connect"
+    } else if e.is_redirect() {
+        "was redirected"
+    } else {
+        "failed"
+    };
+    let mut source: Option<&dyn std::error::Error> = std::error::Error::source(&e);
+    let mut detail = String::new();
+    while let Some(s) = source {
+        detail = s.to_string();
+        source = s.source();
+    }
+    if detail.is_empty() {
+        format!("the request {kind}")
+    } else {
+        format!("the request {kind}: {detail}")
+    }
+}
+
+/// Deletes, in batches, the events older than the retention that every delivering
+/// webhook has had.
+async fn prune(store: &Store, settings: &EventSettings) -> Result<()> {
+    let cutoff = time::OffsetDateTime::now_utc() - settings.retention;
+    for _ in 0..100 {
+        let rows = store.index.delivered_events(settings.prune_batch).await?;
+        let mut last = None;
+        for (seq, ts) in &rows {
+            let at =
+                time::OffsetDateTime::parse(ts, &time::format_description::well_known::Rfc3339);
+            match at {
+                Ok(at) if at < cutoff => last = Some(*seq),
+                Ok(_) => break,
+                Err(_) => last = Some(*seq),
+            }
+        }
+        let Some(last) = last else {
+            return Ok(());
+        };
+        let n = store
+            .index
+            .write(move |tx| tx.delete_events_through(last))
+            .await?;
+        tracing::debug!(events = n, through = last, "pruned delivered events");
+        if rows.len() < settings.prune_batch as usize {
+            return Ok(());
+        }
+    }
+    Ok(())
+}
