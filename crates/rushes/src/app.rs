@@ -51,6 +51,7 @@ pub async fn serve(args: Settings) -> anyhow::Result<()> {
         object_timeout: Duration::from_secs(args.object_timeout),
         gc_grace: Duration::from_secs(args.gc_grace),
         worker_interval: Duration::from_secs(args.worker_interval.max(1)),
+        events: args.events,
         ..StoreSettings::default()
     };
     let store = Arc::new(Store::new(index, Arc::new(media), settings));

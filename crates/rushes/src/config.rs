@@ -35,6 +35,7 @@ use rushes_api::auth::{
     Algorithm, AuthSettings, BasicSettings, BasicUser, CorsSettings, JwtSettings, KeyMaterial,
     ScopeNames, Secret, StaticKey,
 };
+use rushes_core::ops::events::{EventSettings, TargetPolicy};
 use serde::Deserialize;
 
 use crate::cli::ServeArgs;
@@ -48,6 +49,8 @@ pub struct FileConfig {
     pub auth: Option<AuthSection>,
     #[serde(default)]
     pub cors: CorsSection,
+    #[serde(default)]
+    pub events: EventsSection,
 }
 
 /// `[server]`: the same settings as the flags of `rushes serve`.
@@ -185,6 +188,78 @@ impl fmt::Debug for UserSection {
     }
 }
 
+/// `[events]`: webhook delivery, event streams and the outbox (docs/EVENTS.md).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EventsSection {
+    /// Run the webhook delivery worker on this node (default true).
+    pub deliver: Option<bool>,
+    /// This node's name in delivery leases (default: host name and data directory).
+    pub node_id: Option<String>,
+    /// Seconds a delivered event stays in the outbox (default 86400), for streams resuming
+    /// with `Last-Event-ID`.
+    pub retention: Option<u64>,
+    /// Milliseconds to connect to a webhook (default 5000).
+    pub connect_timeout_ms: Option<u64>,
+    /// Milliseconds for a whole webhook request (default 10000).
+    pub request_timeout_ms: Option<u64>,
+    /// First retry delay in milliseconds, doubled per failure (default 500).
+    pub retry_initial_ms: Option<u64>,
+    /// Longest retry delay in milliseconds (default 60000).
+    pub retry_max_ms: Option<u64>,
+    /// Seconds an event may keep failing before the webhook's status becomes `error`
+    /// (default 86400).
+    pub give_up_after: Option<u64>,
+    /// Milliseconds between fallback polls for work (default 5000; commits wake delivery at once).
+    pub poll_interval_ms: Option<u64>,
+    /// Seconds between heartbeats on idle event streams (default 15).
+    pub heartbeat: Option<u64>,
+    /// Seconds of a node's lease on a webhook's delivery (default 30).
+    pub lease: Option<u64>,
+    /// Hosts (`hooks.example`, `*.example`) and networks (`10.0.0.0/8`, `::1`) webhooks
+    /// may point at; empty (the default): any not denied.
+    #[serde(default)]
+    pub allow_targets: Vec<String>,
+    /// Hosts and networks webhooks may not point at, on top of the built-in list (cloud
+    /// metadata addresses and names, link-local).
+    #[serde(default)]
+    pub deny_targets: Vec<String>,
+}
+
+impl EventsSection {
+    /// The delivery settings, defaults filled in.
+    pub fn settings(self, data_dir: &Path) -> anyhow::Result<EventSettings> {
+        let d = EventSettings::default();
+        let ms = Duration::from_millis;
+        let s = Duration::from_secs;
+        let targets = TargetPolicy::new(&self.allow_targets, &self.deny_targets)
+            .map_err(|e| anyhow::anyhow!("[events] allow_targets/deny_targets: {e}"))?;
+        Ok(EventSettings {
+            deliver: self.deliver.unwrap_or(d.deliver),
+            node_id: self.node_id.unwrap_or_else(|| {
+                let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+                    .map(|h| h.trim().to_owned())
+                    .unwrap_or_default();
+                format!("{host}:{}", data_dir.display())
+            }),
+            connect_timeout: self.connect_timeout_ms.map_or(d.connect_timeout, ms),
+            request_timeout: self.request_timeout_ms.map_or(d.request_timeout, ms),
+            retry_initial: self.retry_initial_ms.map_or(d.retry_initial, ms).max(ms(1)),
+            retry_max: self.retry_max_ms.map_or(d.retry_max, ms).max(ms(1)),
+            give_up_after: self.give_up_after.map_or(d.give_up_after, s),
+            lease: self.lease.map_or(d.lease, s).max(s(3)),
+            poll_interval: self
+                .poll_interval_ms
+                .map_or(d.poll_interval, ms)
+                .max(ms(10)),
+            retention: self.retention.map_or(d.retention, s),
+            heartbeat: self.heartbeat.map_or(d.heartbeat, s).max(s(1)),
+            targets,
+            ..d
+        })
+    }
+}
+
 /// `[cors]`.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -206,6 +281,7 @@ pub struct Settings {
     pub insecure: bool,
     pub auth: AuthSettings,
     pub cors: CorsSettings,
+    pub events: EventSettings,
 }
 
 impl FileConfig {
@@ -238,15 +314,16 @@ impl Settings {
         if !args.cors_origins.is_empty() {
             origins = args.cors_origins;
         }
+        let data_dir = args
+            .data_dir
+            .or(server.data_dir)
+            .unwrap_or_else(|| PathBuf::from("./rushes-data"));
         Ok(Settings {
             listen: args
                 .listen
                 .or(server.listen)
                 .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080))),
-            data_dir: args
-                .data_dir
-                .or(server.data_dir)
-                .unwrap_or_else(|| PathBuf::from("./rushes-data")),
+            data_dir: data_dir.clone(),
             public_url: args.public_url.or(server.public_url),
             object_timeout: args
                 .object_timeout
@@ -263,6 +340,7 @@ impl Settings {
             cors: CorsSettings {
                 allowed_origins: origins,
             },
+            events: file.events.settings(&data_dir)?,
         })
     }
 }

@@ -11,6 +11,7 @@ use crate::error::ApiError;
 use crate::AppState;
 
 mod deletion;
+mod events;
 mod flows;
 mod listing;
 mod objects;
@@ -36,6 +37,7 @@ pub fn router(state: AppState) -> Router {
         .merge(segments::router())
         .merge(storage::router())
         .merge(objects::router())
+        .merge(events::router())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::extract::DefaultBodyLimit::max(limits.max_json_body))
