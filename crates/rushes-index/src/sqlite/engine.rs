@@ -262,11 +262,8 @@ fn checkpoint_loop(conn: Connection, stop: mpsc::Receiver<()>) {
             tracing::warn!(error = %e, "index checkpoint failed; retrying later");
         }
     };
-    loop {
-        match stop.recv_timeout(CHECKPOINT_INTERVAL) {
-            Err(mpsc::RecvTimeoutError::Timeout) => checkpoint("PASSIVE"),
-            _ => break,
-        }
+    while let Err(mpsc::RecvTimeoutError::Timeout) = stop.recv_timeout(CHECKPOINT_INTERVAL) {
+        checkpoint("PASSIVE");
     }
     checkpoint("TRUNCATE");
 }

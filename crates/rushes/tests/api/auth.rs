@@ -934,11 +934,8 @@ async fn an_open_store_refuses_a_non_loopback_address() {
 #[tokio::test]
 async fn a_secured_store_may_listen_anywhere_and_an_open_loopback_store_warns() {
     let open = TestServer::start().await;
-    let log = open.log();
-    assert!(
-        log.contains("serving without authentication on loopback address 127.0.0.1:"),
-        "{log}"
-    );
+    open.log_containing("serving without authentication on loopback address 127.0.0.1:")
+        .await;
     expect_status(open.get("/flows").await, StatusCode::OK).await;
 
     let idp = Idp::start().await;

@@ -87,6 +87,23 @@ impl TestServer {
         self.log.lock().expect("log lock").clone()
     }
 
+    /// The server's log once it holds `needle`, waiting up to 10 s for stderr to be
+    /// collected (it is read in the background); panics with the log if it never does.
+    pub async fn log_containing(&self, needle: &str) -> String {
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let log = self.log();
+            if log.contains(needle) {
+                return log;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the server log never held {needle:?}:\n{log}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     async fn spawn(&mut self) {
         assert!(self.child.is_none(), "server already running");
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_rushes"));
