@@ -9,29 +9,189 @@
 //! an event that keeps failing for `give_up_after` puts the webhook in status `error` with
 //! the reason. Tasks wake as soon as a commit writes events (the index's
 //! `committed_events`), with a periodic poll as a fallback. Each webhook has its own task
-//! and connections, so a slow or dead receiver delays nobody else, and never the writes.
+//! and cursor, so a slow or dead receiver delays nobody else, and never the writes.
+//!
+//! The tasks share one [`Hub`]: the outbox is read once per batch for all of them (a
+//! window of recent events in memory), each event's body is built and serialised once per
+//! shape (the `get_urls` options), and all POSTs go through one HTTP client whose
+//! keep-alive connections are reused. So N webhooks asking for the same shape cost one
+//! set of index reads and one signing per event, plus N small POSTs.
 //!
 //! The dispatcher also prunes the outbox: events older than the retention that every
 //! delivering webhook has had.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use rushes_index::{DeliveryRow, EventRow};
 use rushes_model::{ErrorBody, WebhookPut};
-use tokio::sync::watch;
+use tokio::sync::{watch, OnceCell};
 use tokio::task::JoinHandle;
 
 use crate::ops::events::{
-    EventFilter, EventSettings, EventShape, FilterCache, OutEvent, TargetPolicy, EVENT_ID_HEADER,
+    EventFilter, EventSettings, EventShape, FilterCache, TargetPolicy, EVENT_ID_HEADER,
     EVENT_SEQ_HEADER, READ_BATCH, WEBHOOK_ID_HEADER,
 };
 use crate::{now_ms, now_rfc3339, CoreError, Result, Store};
 
 /// Longest answer body read from a receiver (the rest is dropped).
 const MAX_ANSWER: usize = 64 * 1024;
+/// Most events the shared window keeps in memory.
+const WINDOW_EVENTS: usize = 4 * READ_BATCH as usize;
+/// Most built bodies kept (each event times each shape asked for).
+const MAX_BODIES: usize = 8192;
+/// How long a built body is reused: its signed `get_urls` must stay fresh, and a
+/// retried event is rebuilt after this.
+const BODY_TTL: Duration = Duration::from_secs(30);
+
+/// A body ready to POST: the JSON text, built and serialised once per event and shape.
+struct Prepared {
+    seq: i64,
+    id: String,
+    json: bytes::Bytes,
+}
+
+/// What the delivery tasks of a node share: recent outbox events and built bodies.
+#[derive(Default)]
+struct Hub {
+    /// Serialises outbox reads, so tasks at the same cursor make one read.
+    reading: tokio::sync::Mutex<()>,
+    window: Mutex<Window>,
+    bodies: Mutex<BTreeMap<(i64, String), (Instant, Arc<OnceCell<Arc<Prepared>>>)>>,
+}
+
+/// Every outbox event with seq in `(from, through]` (the outbox may have holes).
+#[derive(Default)]
+struct Window {
+    from: i64,
+    through: i64,
+    events: BTreeMap<i64, Arc<EventRow>>,
+}
+
+impl Window {
+    /// Up to a batch of events after `after`, if the window holds all of them up to `head`.
+    fn after(&self, after: i64, head: i64) -> Option<Vec<Arc<EventRow>>> {
+        if after < self.from || after > self.through || self.through < head {
+            return None;
+        }
+        Some(
+            self.events
+                .range(after + 1..)
+                .take(READ_BATCH as usize)
+                .map(|(_, e)| e.clone())
+                .collect(),
+        )
+    }
+
+    /// Adds `rows`, read as every event in `(after, through]`.
+    fn add(&mut self, after: i64, through: i64, rows: &[Arc<EventRow>]) {
+        let overlaps = after <= self.through && through >= self.from;
+        if overlaps {
+            self.from = self.from.min(after);
+            self.through = self.through.max(through);
+        } else if through > self.through {
+            self.events.clear();
+            self.from = after;
+            self.through = through;
+        } else {
+            // An older stretch that does not join the window: not worth keeping.
+            return;
+        }
+        for r in rows {
+            self.events.insert(r.seq, r.clone());
+        }
+        while self.events.len() > WINDOW_EVENTS {
+            if let Some((seq, _)) = self.events.pop_first() {
+                self.from = seq;
+            }
+        }
+    }
+}
+
+impl Hub {
+    /// Up to [`READ_BATCH`] events after `after`, from memory when the window covers
+    /// them and the outbox head has not moved past it; otherwise read once for everyone.
+    async fn events_after(
+        &self,
+        store: &Store,
+        after: i64,
+        head: i64,
+    ) -> Result<Vec<Arc<EventRow>>> {
+        if let Some(rows) = self.window().after(after, head) {
+            return Ok(rows);
+        }
+        let _one = self.reading.lock().await;
+        if let Some(rows) = self.window().after(after, head) {
+            return Ok(rows);
+        }
+        // Everything committed by `seen` is in the outbox when read after it.
+        let seen = *store.index.committed_events().borrow();
+        let rows: Vec<Arc<EventRow>> = store
+            .index
+            .events_after(after, READ_BATCH)
+            .await?
+            .into_iter()
+            .map(Arc::new)
+            .collect();
+        let last = rows.last().map_or(after, |r| r.seq);
+        let through = if rows.len() < READ_BATCH as usize {
+            last.max(seen)
+        } else {
+            last
+        };
+        self.window().add(after, through, &rows);
+        Ok(rows)
+    }
+
+    fn window(&self) -> std::sync::MutexGuard<'_, Window> {
+        self.window.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The body of `ev` shaped by `shape` (whose key is `key`), built once for every
+    /// task that asks within [`BODY_TTL`].
+    async fn body(
+        &self,
+        store: &Store,
+        ev: &EventRow,
+        shape: &EventShape,
+        key: &str,
+    ) -> Result<Arc<Prepared>> {
+        let cell = {
+            let mut bodies = self.bodies.lock().unwrap_or_else(|p| p.into_inner());
+            let k = (ev.seq, key.to_owned());
+            let fresh = bodies
+                .get(&k)
+                .filter(|(at, _)| at.elapsed() < BODY_TTL)
+                .map(|(_, c)| c.clone());
+            match fresh {
+                Some(c) => c,
+                None => {
+                    let c = Arc::new(OnceCell::new());
+                    bodies.insert(k, (Instant::now(), c.clone()));
+                    while bodies.len() > MAX_BODIES {
+                        bodies.pop_first();
+                    }
+                    c
+                }
+            }
+        };
+        let built = cell
+            .get_or_try_init(|| async {
+                let out = store.event_body(ev, shape).await?;
+                let json = serde_json::to_vec(&out.body)
+                    .map_err(|e| CoreError::Internal(e.to_string()))?;
+                Ok::<_, CoreError>(Arc::new(Prepared {
+                    seq: out.seq,
+                    id: out.id,
+                    json: json.into(),
+                }))
+            })
+            .await?;
+        Ok(built.clone())
+    }
+}
 
 /// Runs the delivery dispatcher until `shutdown` turns true.
 pub async fn run(store: Arc<Store>, mut shutdown: watch::Receiver<bool>) {
@@ -47,6 +207,7 @@ pub async fn run(store: Arc<Store>, mut shutdown: watch::Receiver<bool>) {
         }
     };
     let owner = settings.node_id.clone();
+    let hub = Arc::new(Hub::default());
     let mut head = store.index.committed_events();
     let mut tasks: HashMap<i64, JoinHandle<()>> = HashMap::new();
     let mut last_prune: Option<Instant> = None;
@@ -55,7 +216,7 @@ pub async fn run(store: Arc<Store>, mut shutdown: watch::Receiver<bool>) {
             break;
         }
         tasks.retain(|_, t| !t.is_finished());
-        if let Err(e) = dispatch(&store, &client, &owner, &shutdown, &mut tasks).await {
+        if let Err(e) = dispatch(&store, &hub, &client, &owner, &shutdown, &mut tasks).await {
             tracing::warn!(error = %e, "webhook dispatch failed; retrying");
         }
         if last_prune.is_none_or(|t| t.elapsed() >= settings.poll_interval) {
@@ -82,6 +243,7 @@ pub async fn run(store: Arc<Store>, mut shutdown: watch::Receiver<bool>) {
 /// Starts a task for each delivering webhook this node can claim and does not run yet.
 async fn dispatch(
     store: &Arc<Store>,
+    hub: &Arc<Hub>,
     client: &reqwest::Client,
     owner: &str,
     shutdown: &watch::Receiver<bool>,
@@ -108,6 +270,7 @@ async fn dispatch(
         }
         let task = WebhookTask {
             store: store.clone(),
+            hub: hub.clone(),
             client: client.clone(),
             owner: owner.to_owned(),
             pk: row.pk,
@@ -174,6 +337,7 @@ impl reqwest::dns::Resolve for CheckedResolver {
 /// The delivery of one webhook on this node, while it holds the lease.
 struct WebhookTask {
     store: Arc<Store>,
+    hub: Arc<Hub>,
     client: reqwest::Client,
     owner: String,
     pk: i64,
@@ -263,11 +427,10 @@ impl WebhookTask {
             let wait = u64::try_from(row.next_attempt_ms - now).unwrap_or(0);
             return Ok(Round::Wait(Duration::from_millis(wait)));
         }
-        self.head.borrow_and_update();
+        let head = *self.head.borrow_and_update();
         let events = self
-            .store
-            .index
-            .events_after(row.cursor_seq, READ_BATCH)
+            .hub
+            .events_after(&self.store, row.cursor_seq, head)
             .await?;
         if events.is_empty() {
             return Ok(Round::Wait(settings.poll_interval));
@@ -290,10 +453,11 @@ impl WebhookTask {
         &mut self,
         row: &DeliveryRow,
         registration: &WebhookPut,
-        events: &[EventRow],
+        events: &[Arc<EventRow>],
     ) -> Result<(i64, bool, Option<String>)> {
         let filter = EventFilter::of_webhook(&registration.webhook);
         let shape = EventShape::of_webhook(&registration.webhook);
+        let key = format!("{shape:?}");
         let mut cache = FilterCache::default();
         let mut cursor = row.cursor_seq;
         let mut delivered = false;
@@ -305,7 +469,7 @@ impl WebhookTask {
                 cursor = ev.seq;
                 continue;
             }
-            let out = self.store.event_body(ev, &shape).await?;
+            let out = self.hub.body(&self.store, ev, &shape, &key).await?;
             let sent = tokio::select! {
                 r = post(&self.client, &self.store.settings.events.targets, &row.id, registration, &out) => r,
                 _ = self.shutdown.changed() => Err("the store is stopping".to_owned()),
@@ -427,15 +591,16 @@ async fn post(
     targets: &TargetPolicy,
     webhook_id: &str,
     registration: &WebhookPut,
-    ev: &OutEvent,
+    ev: &Prepared,
 ) -> std::result::Result<(), String> {
     let url = targets.check_url(&registration.webhook.url)?;
     let mut req = client
         .post(url)
+        .header(reqwest::header::CONTENT_TYPE, "application/json")
         .header(EVENT_ID_HEADER, &ev.id)
         .header(EVENT_SEQ_HEADER, ev.seq.to_string())
         .header(WEBHOOK_ID_HEADER, webhook_id)
-        .json(&ev.body);
+        .body(ev.json.clone());
     if let (Some(name), Some(value)) = (
         &registration.webhook.api_key_name,
         &registration.api_key_value,
