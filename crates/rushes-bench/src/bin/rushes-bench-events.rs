@@ -1,10 +1,11 @@
 //! `rushes-bench-events`: what webhooks cost the write path, and how fast events arrive.
 //!
-//! Starts the `rushes` binary twice (a fresh data dir each time) on loopback and registers
-//! single segments from concurrent clients: once with no webhooks, once with
-//! `--webhooks` webhooks registered (one of them never answers; the others are healthy
-//! receivers on loopback that record when each event arrives). Reports the registration
-//! rate of both runs and the latency from each registration request to the arrival of its
+//! Starts the `rushes` binary three times (a fresh data dir each time) on loopback and
+//! registers single segments from concurrent clients: with no webhooks; with `--webhooks`
+//! webhooks registered, one of which never answers while the others are healthy receivers
+//! on loopback that record when each event arrives; and with the same webhooks but the
+//! healthy ones subscribed to another flow (`flow_ids`), so the writes pay only for
+//! matching and for the dead receiver. Reports the registration rate of each run and the latency from each registration request to the arrival of its
 //! `flows/segments_added` event at the receivers (p50/p99), under load and one at a time.
 //! The request is sent before the commit, so these latencies are upper bounds of
 //! commit-to-receipt.
@@ -261,6 +262,34 @@ async fn latencies(
     Ok(out)
 }
 
+/// Registers `n` webhooks for `flows/segments_added`: the first never answers, the others
+/// record arrivals in `arrivals`. With `only_flow`, the others subscribe to that flow only.
+async fn register_webhooks(
+    client: &reqwest::Client,
+    base: &Url,
+    arrivals: &Arc<Arrivals>,
+    n: usize,
+    only_flow: Option<&str>,
+) -> Result<()> {
+    for i in 0..n {
+        let url = receiver(arrivals.clone(), i == 0).await?;
+        let mut body = json!({"url": url, "events": ["flows/segments_added"]});
+        if let (Some(f), true) = (only_flow, i > 0) {
+            body["flow_ids"] = json!([f]);
+        }
+        check(
+            client
+                .post(base.join("service/webhooks")?)
+                .json(&body)
+                .send()
+                .await?,
+            "POST webhook",
+        )
+        .await?;
+    }
+    Ok(())
+}
+
 #[tokio::main]
 async fn main() -> Result<()> {
     let args = Args::parse();
@@ -288,22 +317,11 @@ async fn main() -> Result<()> {
     eprintln!("no webhooks: {base_rate:.0} segments/s");
     let _ = server.child.kill().await;
 
-    // Run 2: webhooks, one dead.
+    // Run 2: webhooks, one dead, the others healthy receivers of this flow's events.
     let server = start(&args.spawn).await?;
     let arrivals = Arc::new(Arrivals::default());
     let healthy = args.webhooks.saturating_sub(1) as u64;
-    for i in 0..args.webhooks {
-        let url = receiver(arrivals.clone(), i == 0).await?;
-        check(
-            client
-                .post(server.url.join("service/webhooks")?)
-                .json(&json!({"url": url, "events": ["flows/segments_added"]}))
-                .send()
-                .await?,
-            "POST webhook",
-        )
-        .await?;
-    }
+    register_webhooks(&client, &server.url, &arrivals, args.webhooks, None).await?;
     let (flow, objects) = prepare(&client, &server.url, total).await?;
     let (elapsed, sent) = register(
         &client,
@@ -318,7 +336,7 @@ async fn main() -> Result<()> {
     let rate = args.segments as f64 / elapsed.as_secs_f64();
     eprintln!("{} webhooks: {rate:.0} segments/s", args.webhooks);
     report.push_str(&format!(
-        "| {} webhooks ({} never answering) | {rate:.0} ({:+.1}%) |\n",
+        "| {} webhooks: {healthy} healthy receivers, {} never answering | {rate:.0} ({:+.1}%) |\n",
         args.webhooks,
         usize::from(args.webhooks > 0),
         (rate / base_rate - 1.0) * 100.0
@@ -335,6 +353,38 @@ async fn main() -> Result<()> {
     )
     .await?;
     let mut quiet = latencies(&arrivals, &sent_seq, healthy, args.segments, total).await?;
+    let mut server = server;
+    let _ = server.child.kill().await;
+
+    // Run 3: the same webhooks, but the healthy ones subscribe to another flow: the
+    // writes pay only for matching and for the dead one.
+    let mut server = start(&args.spawn).await?;
+    let other = uuid::Uuid::new_v4().to_string();
+    register_webhooks(&client, &server.url, &arrivals, args.webhooks, Some(&other)).await?;
+    let (flow, objects) = prepare(&client, &server.url, args.segments).await?;
+    let (elapsed, _) = register(
+        &client,
+        &server.url,
+        &flow,
+        &objects,
+        0,
+        args.segments,
+        args.concurrency,
+    )
+    .await?;
+    let rate = args.segments as f64 / elapsed.as_secs_f64();
+    eprintln!(
+        "{} webhooks, other flow: {rate:.0} segments/s",
+        args.webhooks
+    );
+    report.push_str(&format!(
+        "| {} webhooks: {healthy} for another flow, {} never answering | {rate:.0} ({:+.1}%) |\n",
+        args.webhooks,
+        usize::from(args.webhooks > 0),
+        (rate / base_rate - 1.0) * 100.0
+    ));
+    let _ = server.child.kill().await;
+
     report.push_str(&format!(
         "\nEvent latency, request sent to event received ({healthy} healthy receivers):\n\n\
          | load | events | p50 | p99 | max |\n| --- | --- | --- | --- | --- |\n\
