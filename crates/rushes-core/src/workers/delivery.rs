@@ -53,13 +53,16 @@ struct Prepared {
     json: bytes::Bytes,
 }
 
+/// A body being built (or built) once for every task that wants it.
+type BodyCell = Arc<OnceCell<Arc<Prepared>>>;
+
 /// What the delivery tasks of a node share: recent outbox events and built bodies.
 #[derive(Default)]
 struct Hub {
     /// Serialises outbox reads, so tasks at the same cursor make one read.
     reading: tokio::sync::Mutex<()>,
     window: Mutex<Window>,
-    bodies: Mutex<BTreeMap<(i64, String), (Instant, Arc<OnceCell<Arc<Prepared>>>)>>,
+    bodies: Mutex<BTreeMap<(i64, String), (Instant, BodyCell)>>,
 }
 
 /// Every outbox event with seq in `(from, through]` (the outbox may have holes).
