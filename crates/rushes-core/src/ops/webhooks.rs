@@ -97,8 +97,19 @@ impl Store {
         }
         check_url(&put.webhook.url)?;
         self.check_webhook_target(&put.webhook.url).await?;
-        let doc = to_doc("webhook", &put)?;
         let status = WebhookStatus::from(put.status);
+        if status == WebhookStatus::Disabled {
+            // The spec: a transition from `error` to `disabled` SHOULD be rejected (the
+            // way out of `error` is `created`).
+            let current = self.index.get_webhook(&id.to_string()).await?;
+            if current.is_some_and(|r| r.status == WebhookStatus::Error.as_str()) {
+                return Err(CoreError::BadRequest(format!(
+                    "webhook {id} is in status error: it may be re-enabled with status \
+                     created, not disabled"
+                )));
+            }
+        }
+        let doc = to_doc("webhook", &put)?;
         let (wid, url) = (id.to_string(), put.webhook.url.clone());
         let classes = webhook_classes(&put.webhook).unwrap_or_default();
         if !self

@@ -629,6 +629,25 @@ async fn a_dead_webhook_goes_to_error_after_the_retry_time_and_can_be_restarted(
         .unwrap();
     assert_eq!(entry["error"]["summary"], summary);
 
+    // The spec: a client's move from `error` to `disabled` is rejected; nothing changes.
+    let mut disable = shown.clone();
+    disable.as_object_mut().unwrap().remove("error");
+    disable["status"] = json!("disabled");
+    let body = assert_error(
+        server
+            .put(&format!("/service/webhooks/{hook}"), &disable)
+            .await,
+        StatusCode::BAD_REQUEST,
+    )
+    .await;
+    assert!(
+        body["summary"].as_str().unwrap().contains("created"),
+        "{body}"
+    );
+    let still = server.get_json(&format!("/service/webhooks/{hook}")).await;
+    assert_eq!(still["status"], "error", "{still}");
+    assert_eq!(still["error"]["summary"], summary);
+
     // Re-enabled by a client: the error goes, the event still waiting is delivered.
     rx.set_failing(false);
     let mut put = shown.clone();
