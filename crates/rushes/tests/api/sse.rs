@@ -28,7 +28,20 @@ struct EventStream {
 
 impl EventStream {
     async fn open(server: &TestServer, query: &str, last_event_id: Option<&str>) -> EventStream {
+        EventStream::open_as(server, query, last_event_id, None).await
+    }
+
+    /// [`EventStream::open`] with an `Authorization` header.
+    async fn open_as(
+        server: &TestServer,
+        query: &str,
+        last_event_id: Option<&str>,
+        authorization: Option<&str>,
+    ) -> EventStream {
         let mut req = server.request(reqwest::Method::GET, &format!("/x-rushes/events{query}"));
+        if let Some(a) = authorization {
+            req = req.header(reqwest::header::AUTHORIZATION, a);
+        }
         if let Some(id) = last_event_id {
             req = req.header("Last-Event-ID", id);
         }
@@ -195,4 +208,82 @@ async fn bad_stream_parameters_are_400() {
         .await
         .unwrap();
     assert_error(resp, StatusCode::BAD_REQUEST).await;
+}
+
+const AUDIENCE: &str = "rushes-sse-test";
+const ISSUER: &str = "https://idp.sse.test";
+const SECRET: &str = "sse-classes-test-secret-only-for-tests";
+
+/// An `Authorization` header with an HS256 token for `scope`, limited to `classes`.
+fn bearer(scope: &str, classes: Option<&[&str]>) -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let mut claims = json!({"iss": ISSUER, "aud": AUDIENCE, "sub": "sse-test",
+        "iat": now, "exp": now + 3600, "scope": scope});
+    if let Some(c) = classes {
+        claims["auth_classes"] = json!(c);
+    }
+    let mut h = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256);
+    h.kid = Some("hs".to_owned());
+    let key = jsonwebtoken::EncodingKey::from_secret(SECRET.as_bytes());
+    format!(
+        "Bearer {}",
+        jsonwebtoken::encode(&h, &claims, &key).unwrap()
+    )
+}
+
+#[tokio::test]
+async fn a_class_limited_caller_streams_only_events_it_may_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("rushes.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "[auth.jwt]\naudience = [\"{AUDIENCE}\"]\nissuer = \"{ISSUER}\"\n\
+             auth_classes_claim = \"auth_classes\"\n\n[[auth.jwt.keys]]\nkid = \"hs\"\n\
+             alg = \"HS256\"\nsecret = \"{SECRET}\"\n"
+        ),
+    )
+    .unwrap();
+    let server = TestServer::start_with(&["--config", path.to_str().unwrap()]).await;
+    let admin = bearer(
+        "tams-api/read tams-api/write tams-api/delete",
+        Some(&["sport", "news"]),
+    );
+    let news = bearer("tams-api/read", Some(&["news"]));
+    let query = "?event_types=flows/created";
+    let mut limited = EventStream::open_as(&server, query, None, Some(&news)).await;
+    let mut unlimited = EventStream::open_as(&server, query, None, Some(&admin)).await;
+
+    let mut ids = Vec::new();
+    for classes in [json!(["sport"]), json!(["news"]), Value::Null] {
+        let (fid, sid) = (new_id(), new_id());
+        let mut flow = video_flow(&fid, &sid);
+        if !classes.is_null() {
+            flow["tags"]["auth_classes"] = classes;
+        }
+        let resp = server
+            .request(reqwest::Method::PUT, &format!("/flows/{fid}"))
+            .header(reqwest::header::AUTHORIZATION, &admin)
+            .json(&flow)
+            .send()
+            .await
+            .unwrap();
+        expect_status(resp, StatusCode::CREATED).await;
+        ids.push(fid);
+    }
+    let mut all = Vec::new();
+    for _ in 0..3 {
+        let (_, ev) = unlimited.next_event().await;
+        all.push(ev["event"]["flow"]["id"].as_str().unwrap().to_owned());
+    }
+    assert_eq!(all, ids);
+    // The sport flow (committed first) is withheld; the news flow and the unclassified
+    // one come, in order.
+    let (_, first) = limited.next_event().await;
+    let (_, second) = limited.next_event().await;
+    assert_eq!(first["event"]["flow"]["id"], ids[1].as_str());
+    assert_eq!(second["event"]["flow"]["id"], ids[2].as_str());
 }
