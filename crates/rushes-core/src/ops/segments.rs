@@ -379,6 +379,7 @@ impl Store {
             now: now_rfc3339(),
             now_ms: now_ms(),
             limit: self.class_limit(principal),
+            spent: None,
         };
         let reg = self
             .index
@@ -495,6 +496,9 @@ struct Registration {
     /// A class-limited caller: needs write on the flow, and read on objects already
     /// registered elsewhere (checked in the transaction).
     limit: ClassLimit,
+    /// The event payload and reference changes, kept so that they are freed after the
+    /// commit by the request task rather than on the index writer.
+    spent: Option<(serde_json::Value, Vec<ObjectRefs>)>,
 }
 
 impl Registration {
@@ -561,7 +565,12 @@ impl Registration {
                 .object_timerange
                 .as_deref()
                 .and_then(|t| t.parse::<TimeRange>().ok());
-            let props = ObjectProps::parse(&row.doc);
+            // An object not yet registered has the default empty document.
+            let props = if row.doc == "{}" {
+                ObjectProps::default()
+            } else {
+                ObjectProps::parse(&row.doc)
+            };
             objects.insert(
                 row.id,
                 ObjectState {
@@ -651,18 +660,20 @@ impl Registration {
         // index ignores ones already recorded.
         tx.create_external_objects(&external, self.now_ms, &[])?;
         tx.add_instances_if_new(&new_instances)?;
-        for &k in &accepted {
-            let c = &candidates[k];
-            let s = &segments[c.index];
-            tx.insert_segment(
-                flow.pk,
-                c.start,
-                c.end,
-                s.object_id.as_str(),
-                s.init_object_id.as_ref().map(ObjectId::as_str),
-                &c.doc,
-            )?;
-        }
+        tx.insert_segment_rows(
+            flow.pk,
+            accepted.iter().map(|&k| {
+                let c = &candidates[k];
+                let s = &segments[c.index];
+                (
+                    c.start,
+                    c.end,
+                    s.object_id.as_str(),
+                    s.init_object_id.as_ref().map(ObjectId::as_str),
+                    c.doc.as_str(),
+                )
+            }),
+        )?;
         let refs: Vec<ObjectRefs> = objects
             .into_iter()
             .filter(|(_, o)| o.added > 0)
@@ -683,13 +694,16 @@ impl Registration {
         let mut payload = serde_json::Map::with_capacity(2);
         payload.insert("flow_id".into(), flow_text.into());
         payload.insert("segments".into(), serde_json::Value::Array(added));
+        let payload = serde_json::Value::Object(payload);
         tx.insert_event(&NewEvent {
             event_type: "flows/segments_added",
             flow_id: Some(flow_text),
             source_id: Some(&flow.source_id),
             timestamp: &self.now,
-            payload: &serde_json::Value::Object(payload),
+            payload: &payload,
         })?;
+        // Freed by the request task, not on the writer.
+        self.spent = Some((payload, refs));
         Ok(())
     }
 }

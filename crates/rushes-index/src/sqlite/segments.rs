@@ -114,6 +114,10 @@ pub struct NewSegment {
     pub doc: String,
 }
 
+const INSERT_SEGMENT_SQL: &str =
+    "INSERT INTO segments (flow_pk, start_ns, end_ns, object_id, init_object_id, doc) \
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
+
 const SEGMENT_COLS: &str = "start_ns, end_ns, object_id, init_object_id, doc";
 
 fn segment_row(r: &Row<'_>) -> rusqlite::Result<SegmentRow> {
@@ -394,10 +398,7 @@ impl Tx<'_> {
         doc: &str,
     ) -> Result<()> {
         self.conn
-            .prepare_cached(
-                "INSERT INTO segments (flow_pk, start_ns, end_ns, object_id, init_object_id, doc) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            )?
+            .prepare_cached(INSERT_SEGMENT_SQL)?
             .execute(params![
                 flow_pk,
                 start_ns,
@@ -411,6 +412,32 @@ impl Tx<'_> {
                     "a segment already starts at that timestamp".to_owned()
                 })
             })?;
+        Ok(())
+    }
+
+    /// Inserts segments given as `(start_ns, end_ns, object_id, init_object_id, doc)`,
+    /// with one statement (see [`Tx::insert_segment`]).
+    pub fn insert_segment_rows<'a>(
+        &self,
+        flow_pk: i64,
+        rows: impl IntoIterator<Item = (i64, i64, &'a str, Option<&'a str>, &'a str)>,
+    ) -> Result<()> {
+        let mut st = self.conn.prepare_cached(INSERT_SEGMENT_SQL)?;
+        for (start_ns, end_ns, object_id, init_object_id, doc) in rows {
+            st.execute(params![
+                flow_pk,
+                start_ns,
+                end_ns,
+                object_id,
+                init_object_id,
+                doc
+            ])
+            .map_err(|e| {
+                crate::error::conflict_on_unique(e, || {
+                    "a segment already starts at that timestamp".to_owned()
+                })
+            })?;
+        }
         Ok(())
     }
 
