@@ -107,9 +107,7 @@ struct Candidate {
     /// The object's timerange this segment implies (timerange minus ts_offset), or the one given.
     object_timerange: TimeRange,
     object_timerange_text: String,
-    /// The segment as stored and as the event carries it (made outside the writer).
-    value: serde_json::Value,
-    /// `value` as stored text.
+    /// The segment as stored and as the event carries it (JSON text made outside the writer).
     doc: String,
 }
 
@@ -195,15 +193,13 @@ fn precheck(i: usize, s: &SegmentPost) -> Result<Candidate> {
             s.timerange, offset, object_timerange
         )));
     }
-    let value = segment_value(s, &object_timerange_text)?;
-    let doc = value.to_string();
+    let doc = segment_value(s, &object_timerange_text)?.to_string();
     Ok(Candidate {
         index: i,
         start,
         end,
         object_timerange,
         object_timerange_text,
-        value,
         doc,
     })
 }
@@ -498,7 +494,7 @@ struct Registration {
     limit: ClassLimit,
     /// The event payload and reference changes, kept so that they are freed after the
     /// commit by the request task rather than on the index writer.
-    spent: Option<(serde_json::Value, Vec<ObjectRefs>)>,
+    spent: Option<(String, Vec<ObjectRefs>)>,
 }
 
 impl Registration {
@@ -636,8 +632,10 @@ impl Registration {
                     if object_timerange != c.object_timerange_text {
                         // The object was registered with other text for its timerange:
                         // the segment repeats the object's.
-                        c.value["object_timerange"] = serde_json::Value::String(object_timerange);
-                        c.doc = c.value.to_string();
+                        let mut value: serde_json::Value = serde_json::from_str(&c.doc)
+                            .map_err(|e| CoreError::Internal(e.to_string()))?;
+                        value["object_timerange"] = serde_json::Value::String(object_timerange);
+                        c.doc = value.to_string();
                     }
                     taken.insert(c.start, c.end);
                     longest = longest.max(c.end.saturating_sub(c.start));
@@ -687,21 +685,28 @@ impl Registration {
             .collect();
         tx.add_object_refs(&refs)?;
         tx.touch_flow(flow.pk, longest, &self.now)?;
-        let added: Vec<serde_json::Value> = accepted
-            .iter()
-            .map(|&k| std::mem::take(&mut candidates[k].value))
-            .collect();
-        let mut payload = serde_json::Map::with_capacity(2);
-        payload.insert("flow_id".into(), flow_text.into());
-        payload.insert("segments".into(), serde_json::Value::Array(added));
-        let payload = serde_json::Value::Object(payload);
-        tx.insert_event(&NewEvent {
-            event_type: "flows/segments_added",
-            flow_id: Some(flow_text),
-            source_id: Some(&flow.source_id),
-            timestamp: &self.now,
-            payload: &payload,
-        })?;
+        // `{"flow_id": .., "segments": [..]}` from the stored documents, as serde_json
+        // writes the object (keys in order), without building it as a value.
+        let flow_json = serde_json::Value::from(flow_text).to_string();
+        let len = accepted.iter().map(|&k| candidates[k].doc.len() + 1);
+        let mut payload = String::with_capacity(flow_json.len() + 32 + len.sum::<usize>());
+        payload.push_str("{\"flow_id\":");
+        payload.push_str(&flow_json);
+        payload.push_str(",\"segments\":[");
+        for (n, &k) in accepted.iter().enumerate() {
+            if n > 0 {
+                payload.push(',');
+            }
+            payload.push_str(&candidates[k].doc);
+        }
+        payload.push_str("]}");
+        tx.insert_event_json(
+            "flows/segments_added",
+            Some(flow_text),
+            Some(&flow.source_id),
+            &self.now,
+            &payload,
+        )?;
         // Freed by the request task, not on the writer.
         self.spent = Some((payload, refs));
         Ok(())

@@ -23,6 +23,26 @@ impl Tx<'_> {
     /// now (the flow's effective classes, else the source's; NULL when unclassified). A
     /// deletion's event is written before the rows go, so it carries the classes it had.
     pub fn insert_event(&self, ev: &NewEvent<'_>) -> Result<()> {
+        let payload = ev.payload.to_string();
+        self.insert_event_json(
+            ev.event_type,
+            ev.flow_id,
+            ev.source_id,
+            ev.timestamp,
+            &payload,
+        )
+    }
+
+    /// As [`Tx::insert_event`], with the payload already serialized (JSON object text),
+    /// so that a large payload can be built outside the writer.
+    pub fn insert_event_json(
+        &self,
+        event_type: &str,
+        flow_id: Option<&str>,
+        source_id: Option<&str>,
+        timestamp: &str,
+        payload: &str,
+    ) -> Result<()> {
         self.conn
             .prepare_cached(
                 "INSERT INTO events (id, event_type, flow_id, source_id, timestamp, payload, auth_classes) \
@@ -34,11 +54,11 @@ impl Tx<'_> {
             )?
             .execute(params![
                 uuid::Uuid::new_v4().to_string(),
-                ev.event_type,
-                ev.flow_id,
-                ev.source_id,
-                ev.timestamp,
-                ev.payload.to_string()
+                event_type,
+                flow_id,
+                source_id,
+                timestamp,
+                payload
             ])?;
         self.last_event.set(self.conn.last_insert_rowid());
         Ok(())
