@@ -68,6 +68,10 @@ struct Args {
     /// round-robin with ts_offset.
     #[arg(long, default_value_t = 0)]
     objects: usize,
+    /// Idle seconds before the reads of each checkpoint, so that they measure the index
+    /// at rest rather than the tail of the fill just before (0 reads at once).
+    #[arg(long, default_value_t = 0)]
+    settle: u64,
     /// Read requests of each kind per checkpoint.
     #[arg(long, default_value_t = 1_000)]
     queries: usize,
@@ -183,6 +187,7 @@ async fn run(args: &Args, url: Url, pid: Option<u32>, data_dir: Option<PathBuf>)
             filled = reached;
             eprintln!("rushes-bench: {}", summary(&list_phase));
         }
+        tokio::time::sleep(Duration::from_secs(args.settle)).await;
         let cp = measure(&store, args, filled, pid, data_dir.as_deref()).await?;
         measured.push(cp);
         if filled < target {

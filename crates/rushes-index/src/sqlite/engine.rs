@@ -33,6 +33,9 @@ pub const MAX_BATCH: usize = 256;
 const MAX_READERS: usize = 8;
 /// How often the checkpointer copies the WAL into the database file.
 pub const CHECKPOINT_INTERVAL: Duration = Duration::from_millis(200);
+/// WAL length (in pages) past which the checkpointer restarts the WAL (64 MiB of 4 KiB
+/// pages).
+pub const WAL_RESTART_FRAMES: i64 = 16 * 1024;
 /// Prepared statements kept per connection.
 const STATEMENT_CACHE: usize = 256;
 
@@ -250,20 +253,31 @@ impl Index {
 }
 
 /// The checkpointer thread: a passive checkpoint every [`CHECKPOINT_INTERVAL`] (it never
-/// waits for readers or the writer), and a full one when the index closes so that the
-/// WAL is empty at rest.
+/// waits for readers or the writer). If the WAL still holds more than
+/// [`WAL_RESTART_FRAMES`] after it (the writer outran it), a restarting checkpoint waits
+/// for the writer's current batch and the readers, copies the rest and starts the WAL
+/// again: a long WAL makes every read slower, since a reader searches all of it. A full
+/// checkpoint when the index closes leaves the WAL empty at rest.
 fn checkpoint_loop(conn: Connection, stop: mpsc::Receiver<()>) {
-    let checkpoint = |mode: &str| {
+    let checkpoint = |mode: &str| -> Option<(i64, i64)> {
         let r: rusqlite::Result<(i64, i64, i64)> =
             conn.query_row(&format!("PRAGMA wal_checkpoint({mode})"), [], |r| {
                 Ok((r.get(0)?, r.get(1)?, r.get(2)?))
             });
-        if let Err(e) = r {
-            tracing::warn!(error = %e, "index checkpoint failed; retrying later");
+        match r {
+            Ok((_busy, log, done)) => Some((log, done)),
+            Err(e) => {
+                tracing::warn!(error = %e, "index checkpoint failed; retrying later");
+                None
+            }
         }
     };
     while let Err(mpsc::RecvTimeoutError::Timeout) = stop.recv_timeout(CHECKPOINT_INTERVAL) {
-        checkpoint("PASSIVE");
+        if let Some((log, _)) = checkpoint("PASSIVE") {
+            if log > WAL_RESTART_FRAMES {
+                checkpoint("RESTART");
+            }
+        }
     }
     checkpoint("TRUNCATE");
 }
