@@ -189,16 +189,8 @@ impl Store {
         row: &FlowRow,
         timerange: Option<Option<TimeRange>>,
     ) -> Result<Flow> {
-        let mut flow: Flow = from_doc("flow", &row.doc)?;
-        flow.common.segments_updated = row.segments_updated.clone();
         let by = self.index.flow_collected_by(&row.id).await?;
-        let by = by
-            .iter()
-            .map(|s| {
-                FlowId::parse(s).map_err(|e| CoreError::Internal(format!("stored flow id: {e}")))
-            })
-            .collect::<Result<Vec<_>>>()?;
-        flow.common.collected_by = Some(by).filter(|b| !b.is_empty());
+        let mut flow = flow_with_collectors(row, &by)?;
         if let Some(within) = timerange {
             let bounds = match within {
                 None => None,
@@ -319,10 +311,14 @@ impl Store {
             limit: q.paging.limit.max(1),
         };
         let page = self.index.list_flows(&filter, &spec).await?;
-        let mut items = Vec::with_capacity(page.items.len());
-        for row in &page.items {
-            items.push(self.flow_from_row(row, None).await?);
-        }
+        let ids = page.items.iter().map(|r| r.id.clone()).collect();
+        let collectors = self.index.flows_collected_by(ids).await?;
+        let items = page
+            .items
+            .iter()
+            .zip(&collectors)
+            .map(|(row, by)| flow_with_collectors(row, by))
+            .collect::<Result<Vec<_>>>()?;
         Ok(Listing {
             items,
             next_page: page.next.map(|k| k.to_string()),
@@ -722,4 +718,18 @@ fn implicit_source(flow: &Flow, now: &str) -> Source {
     s.created = Some(now.to_owned());
     s.updated = Some(now.to_owned());
     s
+}
+
+/// A Flow as stored in `row`, with the derived fields that need no further read:
+/// `segments_updated`, and `collected_by` from `by` (the ids of the Flows whose
+/// collection holds it).
+fn flow_with_collectors(row: &FlowRow, by: &[String]) -> Result<Flow> {
+    let mut flow: Flow = from_doc("flow", &row.doc)?;
+    flow.common.segments_updated = row.segments_updated.clone();
+    let by = by
+        .iter()
+        .map(|s| FlowId::parse(s).map_err(|e| CoreError::Internal(format!("stored flow id: {e}"))))
+        .collect::<Result<Vec<_>>>()?;
+    flow.common.collected_by = Some(by).filter(|b| !b.is_empty());
+    Ok(flow)
 }

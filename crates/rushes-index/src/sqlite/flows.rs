@@ -191,16 +191,25 @@ impl Index {
 
     /// The ids of the Flows whose collection holds Flow `id`.
     pub async fn flow_collected_by(&self, id: &str) -> Result<Vec<String>> {
-        let id = id.to_owned();
+        let mut all = self.flows_collected_by(vec![id.to_owned()]).await?;
+        Ok(all.pop().unwrap_or_default())
+    }
+
+    /// For each of `ids`, in order, the ids of the Flows whose collection holds it: one
+    /// read for a whole page of Flows.
+    pub async fn flows_collected_by(&self, ids: Vec<String>) -> Result<Vec<Vec<String>>> {
         self.read(move |c| {
             let mut st = c.prepare_cached(
                 "SELECT p.id FROM flow_collection_members m JOIN flows p ON p.pk = m.parent_pk \
                  WHERE m.member_id = ?1 ORDER BY p.pk",
             )?;
-            let rows = st
-                .query_map([id], |r| r.get(0))?
-                .collect::<rusqlite::Result<Vec<_>>>()?;
-            Ok(rows)
+            ids.iter()
+                .map(|id| {
+                    st.query_map([id], |r| r.get(0))?
+                        .collect::<rusqlite::Result<Vec<String>>>()
+                        .map_err(Into::into)
+                })
+                .collect()
         })
         .await
     }
