@@ -31,7 +31,9 @@ pub use sqlite::profiles::ProfileFilter;
 pub use sqlite::segments::{
     FlowSegments, NewSegment, SegmentFlow, SegmentPage, SegmentRow, SegmentSelection,
 };
-pub use sqlite::sources::{ListSpec, NewSource, SortBy, SourceFilter, SourceRow};
+pub use sqlite::sources::{
+    ListSpec, NewSource, SortBy, SourceCollections, SourceFilter, SourceRow,
+};
 pub use sqlite::webhooks::WebhookRow;
 pub use sqlite::{Index, Tx, MAX_BATCH};
 

@@ -1,7 +1,7 @@
 //! Sources: read, list and edit (tags, label, description). Sources are created and
 //! deleted only through their Flows.
 
-use rushes_index::{NewEvent, SourceFilter, SourceRow};
+use rushes_index::{NewEvent, SourceCollections, SourceFilter, SourceRow};
 use rushes_model::{Format, Source, SourceCollectionItem, SourceId, TagValue, Tags};
 use serde_json::{json, Value};
 
@@ -62,28 +62,8 @@ impl Event {
 
 impl Store {
     pub(crate) async fn source_from_row(&self, row: &SourceRow) -> Result<Source> {
-        let mut source: Source = from_doc("source", &row.doc)?;
-        let members = self.index.source_collection(&row.id).await?;
-        let mut collection: Vec<SourceCollectionItem> = Vec::new();
-        for (sid, role) in members {
-            let id = parse_source_id(&sid)?;
-            if collection.iter().any(|c| c.id == id) {
-                continue;
-            }
-            collection.push(SourceCollectionItem {
-                id,
-                role: Some(role).filter(|r| !r.is_empty()),
-                extra: Default::default(),
-            });
-        }
-        source.source_collection = Some(collection).filter(|c| !c.is_empty());
-        let by = self.index.source_collected_by(&row.id).await?;
-        let by = by
-            .iter()
-            .map(|s| parse_source_id(s))
-            .collect::<Result<Vec<_>>>()?;
-        source.collected_by = Some(by).filter(|b| !b.is_empty());
-        Ok(source)
+        let mut all = self.index.source_collections(vec![row.id.clone()]).await?;
+        source_with_collections(row, &all.pop().unwrap_or_default())
     }
 
     /// The Source `id`, checked for `need` by `principal`'s auth classes (NotFound when it
@@ -142,10 +122,14 @@ impl Store {
             limit: q.paging.limit.max(1),
         };
         let page = self.index.list_sources(&filter, &spec).await?;
-        let mut items = Vec::with_capacity(page.items.len());
-        for row in &page.items {
-            items.push(self.source_from_row(row).await?);
-        }
+        let ids = page.items.iter().map(|r| r.id.clone()).collect();
+        let collections = self.index.source_collections(ids).await?;
+        let items = page
+            .items
+            .iter()
+            .zip(&collections)
+            .map(|(row, c)| source_with_collections(row, c))
+            .collect::<Result<Vec<_>>>()?;
         Ok(Listing {
             items,
             next_page: page.next.map(|k| k.to_string()),
@@ -235,4 +219,29 @@ pub(crate) fn parse_source_id(s: &str) -> Result<SourceId> {
 
 fn not_found(id: SourceId) -> CoreError {
     CoreError::NotFound(format!("no source {id}"))
+}
+
+/// A Source as stored in `row`, with `source_collection` and `collected_by` from `c`.
+fn source_with_collections(row: &SourceRow, c: &SourceCollections) -> Result<Source> {
+    let mut source: Source = from_doc("source", &row.doc)?;
+    let mut collection: Vec<SourceCollectionItem> = Vec::new();
+    for (sid, role) in &c.members {
+        let id = parse_source_id(sid)?;
+        if collection.iter().any(|c| c.id == id) {
+            continue;
+        }
+        collection.push(SourceCollectionItem {
+            id,
+            role: Some(role.clone()).filter(|r| !r.is_empty()),
+            extra: Default::default(),
+        });
+    }
+    source.source_collection = Some(collection).filter(|c| !c.is_empty());
+    let by = c
+        .collected_by
+        .iter()
+        .map(|s| parse_source_id(s))
+        .collect::<Result<Vec<_>>>()?;
+    source.collected_by = Some(by).filter(|b| !b.is_empty());
+    Ok(source)
 }

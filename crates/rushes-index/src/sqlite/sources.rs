@@ -191,39 +191,56 @@ impl Index {
     /// The Sources collected by Source `id` (through the collections of its Flows), with
     /// the role given in the Flow collection (empty when none), in collection order.
     pub async fn source_collection(&self, id: &str) -> Result<Vec<(String, String)>> {
-        let id = id.to_owned();
+        let mut all = self.source_collections(vec![id.to_owned()]).await?;
+        Ok(all.pop().map(|c| c.members).unwrap_or_default())
+    }
+
+    /// The Sources whose Flows collect a Flow of Source `id`.
+    pub async fn source_collected_by(&self, id: &str) -> Result<Vec<String>> {
+        let mut all = self.source_collections(vec![id.to_owned()]).await?;
+        Ok(all.pop().map(|c| c.collected_by).unwrap_or_default())
+    }
+
+    /// For each of `ids`, in order, the Sources it collects and the Sources that collect
+    /// it: one read for a whole page of Sources.
+    pub async fn source_collections(&self, ids: Vec<String>) -> Result<Vec<SourceCollections>> {
         self.read(move |c| {
-            let mut st = c.prepare_cached(
+            let mut members = c.prepare_cached(
                 "SELECT mf.source_id, m.role FROM flows f \
                  JOIN flow_collection_members m ON m.parent_pk = f.pk \
                  JOIN flows mf ON mf.id = m.member_id \
                  WHERE f.source_id = ?1 AND mf.source_id <> f.source_id ORDER BY f.pk, m.position",
             )?;
-            let rows = st
-                .query_map([id], |r| Ok((r.get(0)?, r.get(1)?)))?
-                .collect::<rusqlite::Result<Vec<_>>>()?;
-            Ok(rows)
-        })
-        .await
-    }
-
-    /// The Sources whose Flows collect a Flow of Source `id`.
-    pub async fn source_collected_by(&self, id: &str) -> Result<Vec<String>> {
-        let id = id.to_owned();
-        self.read(move |c| {
-            let mut st = c.prepare_cached(
+            let mut collected_by = c.prepare_cached(
                 "SELECT DISTINCT p.source_id FROM flows f \
                  JOIN flow_collection_members m ON m.member_id = f.id \
                  JOIN flows p ON p.pk = m.parent_pk \
                  WHERE f.source_id = ?1 AND p.source_id <> f.source_id ORDER BY p.source_id",
             )?;
-            let rows = st
-                .query_map([id], |r| r.get(0))?
-                .collect::<rusqlite::Result<Vec<_>>>()?;
-            Ok(rows)
+            ids.iter()
+                .map(|id| {
+                    Ok(SourceCollections {
+                        members: members
+                            .query_map([id], |r| Ok((r.get(0)?, r.get(1)?)))?
+                            .collect::<rusqlite::Result<Vec<_>>>()?,
+                        collected_by: collected_by
+                            .query_map([id], |r| r.get(0))?
+                            .collect::<rusqlite::Result<Vec<_>>>()?,
+                    })
+                })
+                .collect()
         })
         .await
     }
+}
+
+/// A Source's place in Flow collections, as read by [`Index::source_collections`].
+#[derive(Debug, Clone, Default)]
+pub struct SourceCollections {
+    /// The Sources it collects, with their roles (empty when none), in collection order.
+    pub members: Vec<(String, String)>,
+    /// The Sources that collect it.
+    pub collected_by: Vec<String>,
 }
 
 impl Tx<'_> {
