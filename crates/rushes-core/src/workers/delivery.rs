@@ -5,7 +5,9 @@
 //! several nodes can share the work) and runs one task per claimed webhook. A task reads
 //! the events after its webhook's cursor, keeps those its filters select, and POSTs them
 //! one at a time, in order; the cursor moves only after a 2xx answer, so delivery is at
-//! least once and survives a crash. A failure is retried with exponential backoff (capped);
+//! least once and survives a crash. Cursors are kept in memory and written lazily (every
+//! 500 ms, all webhooks in one index write, and as a task stops); a failure,
+//! a cleared retry state and a first delivery write at once. A failure is retried with exponential backoff (capped);
 //! an event that keeps failing for `give_up_after` puts the webhook in status `error` with
 //! the reason. Tasks wake as soon as a commit writes events (the index's
 //! `committed_events`), with a periodic poll as a fallback. Each webhook has its own task
@@ -46,6 +48,18 @@ const MAX_BODIES: usize = 8192;
 /// retried event is rebuilt after this.
 const BODY_TTL: Duration = Duration::from_secs(30);
 
+/// How often the cursors that moved in memory are written to the index: one write for
+/// every webhook of the node.
+const CURSOR_FLUSH: Duration = Duration::from_millis(500);
+
+/// How old a read of the webhooks' state may be when a round starts. A round already
+/// works from the state read at its start, so this only widens that by a little, and
+/// tasks that wake for a commit share one read.
+const STATE_FRESH: Duration = Duration::from_millis(25);
+
+/// Least time between two looks for webhooks to claim (commits wake the dispatcher).
+const DISPATCH_EVERY: Duration = Duration::from_millis(100);
+
 /// A body ready to POST: the JSON text, built and serialised once per event and shape.
 struct Prepared {
     seq: i64,
@@ -63,7 +77,14 @@ struct Hub {
     reading: tokio::sync::Mutex<()>,
     window: Mutex<Window>,
     bodies: Mutex<BTreeMap<(i64, String), (Instant, BodyCell)>>,
+    /// Cursors moved in memory and not yet written: webhook pk to (lease owner, seq).
+    cursors: Mutex<HashMap<i64, (String, i64)>>,
+    /// The delivering webhooks with their state, as last read (and when that read began).
+    deliveries: tokio::sync::Mutex<Option<(Instant, Deliveries)>>,
 }
+
+/// The delivering webhooks (status `created` or `started`) by pk, as read at one time.
+type Deliveries = Arc<HashMap<i64, DeliveryRow>>;
 
 /// Every outbox event with seq in `(from, through]` (the outbox may have holes).
 #[derive(Default)]
@@ -148,6 +169,68 @@ impl Hub {
         Ok(rows)
     }
 
+    /// The delivering webhooks, from a read that began at most [`STATE_FRESH`] before
+    /// now: tasks that wake together for a commit share one read.
+    async fn deliveries(&self, store: &Store) -> Result<Deliveries> {
+        let asked = Instant::now();
+        let mut last = self.deliveries.lock().await;
+        if let Some((at, rows)) = last.as_ref() {
+            if asked.saturating_duration_since(*at) <= STATE_FRESH {
+                return Ok(rows.clone());
+            }
+        }
+        let at = Instant::now();
+        let rows: Deliveries = Arc::new(
+            store
+                .index
+                .active_deliveries()
+                .await?
+                .into_iter()
+                .map(|r| (r.pk, r))
+                .collect(),
+        );
+        *last = Some((at, rows.clone()));
+        Ok(rows)
+    }
+
+    /// Notes that webhook `pk` (leased by `owner`) has had every event through `seq`;
+    /// the next [`Hub::flush`] writes it.
+    fn note_cursor(&self, pk: i64, owner: &str, seq: i64) {
+        let mut cursors = self.cursors.lock().unwrap_or_else(|p| p.into_inner());
+        let entry = cursors.entry(pk).or_insert_with(|| (owner.to_owned(), seq));
+        if entry.1 <= seq {
+            *entry = (owner.to_owned(), seq);
+        }
+    }
+
+    /// Writes every cursor noted since the last flush, in one index write. A cursor the
+    /// index already has (or that a failure record wrote meanwhile) is left as it is.
+    async fn flush(&self, store: &Store) -> Result<()> {
+        let taken: Vec<(i64, String, i64)> = {
+            let mut cursors = self.cursors.lock().unwrap_or_else(|p| p.into_inner());
+            cursors
+                .drain()
+                .map(|(pk, (owner, seq))| (pk, owner, seq))
+                .collect()
+        };
+        if taken.is_empty() {
+            return Ok(());
+        }
+        let again = taken.clone();
+        let written = store
+            .index
+            .write(move |tx| tx.advance_cursors(&taken))
+            .await;
+        if let Err(e) = written {
+            // Keep them for the next flush (a newer note wins).
+            for (pk, owner, seq) in again {
+                self.note_cursor(pk, &owner, seq);
+            }
+            return Err(e.into());
+        }
+        Ok(())
+    }
+
     fn window(&self) -> std::sync::MutexGuard<'_, Window> {
         self.window.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -214,6 +297,7 @@ pub async fn run(store: Arc<Store>, mut shutdown: watch::Receiver<bool>) {
     let mut head = store.index.committed_events();
     let mut tasks: HashMap<i64, JoinHandle<()>> = HashMap::new();
     let mut last_prune: Option<Instant> = None;
+    let flusher = tokio::spawn(flush_cursors(store.clone(), hub.clone(), shutdown.clone()));
     loop {
         if *shutdown.borrow() {
             break;
@@ -228,6 +312,16 @@ pub async fn run(store: Arc<Store>, mut shutdown: watch::Receiver<bool>) {
                 tracing::warn!(error = %e, "outbox pruning failed; retrying later");
             }
         }
+        // A webhook's task may start a little after its first commit: its events wait in
+        // the outbox, from the cursor set at registration.
+        let dispatched = Instant::now();
+        tokio::select! {
+            _ = tokio::time::sleep_until((dispatched + DISPATCH_EVERY).into()) => {}
+            _ = shutdown.changed() => {}
+        }
+        if *shutdown.borrow() {
+            break;
+        }
         tokio::select! {
             changed = head.changed() => {
                 if changed.is_err() {
@@ -241,6 +335,28 @@ pub async fn run(store: Arc<Store>, mut shutdown: watch::Receiver<bool>) {
     for (_, t) in tasks {
         let _ = t.await;
     }
+    let _ = flusher.await;
+    if let Err(e) = hub.flush(&store).await {
+        tracing::warn!(error = %e, "webhook cursors not written at shutdown");
+    }
+}
+
+/// Writes the cursors the tasks moved in memory every [`CURSOR_FLUSH`], until shutdown.
+async fn flush_cursors(store: Arc<Store>, hub: Arc<Hub>, mut shutdown: watch::Receiver<bool>) {
+    let mut tick = tokio::time::interval(CURSOR_FLUSH);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        if *shutdown.borrow() {
+            break;
+        }
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = shutdown.changed() => {}
+        }
+        if let Err(e) = hub.flush(&store).await {
+            tracing::warn!(error = %e, "webhook cursors not written; retrying");
+        }
+    }
 }
 
 /// Starts a task for each delivering webhook this node can claim and does not run yet.
@@ -252,8 +368,9 @@ async fn dispatch(
     shutdown: &watch::Receiver<bool>,
     tasks: &mut HashMap<i64, JoinHandle<()>>,
 ) -> Result<()> {
+    let rows = hub.deliveries(store).await?;
     let now = now_ms();
-    for row in store.index.active_deliveries().await? {
+    for row in rows.values() {
         if tasks.contains_key(&row.pk) {
             continue;
         }
@@ -280,6 +397,8 @@ async fn dispatch(
             shutdown: shutdown.clone(),
             head: store.index.committed_events(),
             renewed: Instant::now(),
+            cursor: row.cursor_seq,
+            parsed: None,
         };
         tasks.insert(row.pk, tokio::spawn(task.run()));
     }
@@ -347,6 +466,21 @@ struct WebhookTask {
     shutdown: watch::Receiver<bool>,
     head: watch::Receiver<i64>,
     renewed: Instant,
+    /// Seq of the last event delivered or passed over; ahead of the stored cursor
+    /// until the next flush.
+    cursor: i64,
+    /// The registration as last parsed, kept while the stored document is the same.
+    parsed: Option<Arc<Parsed>>,
+}
+
+/// A webhook registration parsed, with its filter and body shape.
+struct Parsed {
+    doc: String,
+    registration: WebhookPut,
+    filter: EventFilter,
+    shape: EventShape,
+    /// `shape` as the key of built bodies.
+    key: String,
 }
 
 /// What one round of a task did.
@@ -386,11 +520,14 @@ impl WebhookTask {
                 }
             }
         }
-        let (pk, owner) = (self.pk, self.owner.clone());
+        let (pk, owner, cursor) = (self.pk, self.owner.clone(), self.cursor);
         let _ = self
             .store
             .index
-            .write(move |tx| tx.release_delivery(pk, &owner))
+            .write(move |tx| {
+                tx.advance_cursors(&[(pk, owner.clone(), cursor)])?;
+                tx.release_delivery(pk, &owner)
+            })
             .await;
     }
 
@@ -414,11 +551,14 @@ impl WebhookTask {
 
     async fn round(&mut self) -> Result<Round> {
         let settings = self.store.settings.events.clone();
-        let Some(row) = self.store.index.delivery(self.pk).await? else {
+        let rows = self.hub.deliveries(&self.store).await?;
+        let Some(row) = rows.get(&self.pk).cloned() else {
             return Ok(Round::Stop);
         };
+        // The state may have been read just before this task claimed the lease (no owner
+        // then); another owner means the lease was lost.
         if !matches!(row.status.as_str(), "created" | "started")
-            || row.lease_owner.as_deref() != Some(self.owner.as_str())
+            || row.lease_owner.as_deref().is_some_and(|o| o != self.owner)
         {
             return Ok(Round::Stop);
         }
@@ -430,24 +570,38 @@ impl WebhookTask {
             let wait = u64::try_from(row.next_attempt_ms - now).unwrap_or(0);
             return Ok(Round::Wait(Duration::from_millis(wait)));
         }
+        // Another node may have moved the stored cursor while it held the lease.
+        self.cursor = self.cursor.max(row.cursor_seq);
+        let start = self.cursor;
         let head = *self.head.borrow_and_update();
-        let events = self
-            .hub
-            .events_after(&self.store, row.cursor_seq, head)
-            .await?;
+        let events = self.hub.events_after(&self.store, start, head).await?;
         if events.is_empty() {
             return Ok(Round::Wait(settings.poll_interval));
         }
-        let registration: WebhookPut = match serde_json::from_str(&row.doc) {
-            Ok(r) => r,
-            Err(e) => {
-                let why = format!("the stored registration cannot be read: {e}");
-                self.fail(&why).await?;
-                return Ok(Round::Stop);
-            }
+        let parsed = match self.parsed.as_ref().filter(|p| p.doc == row.doc) {
+            Some(p) => p.clone(),
+            None => match serde_json::from_str::<WebhookPut>(&row.doc) {
+                Ok(registration) => {
+                    let shape = EventShape::of_webhook(&registration.webhook);
+                    let p = Arc::new(Parsed {
+                        doc: row.doc.clone(),
+                        filter: EventFilter::of_webhook(&registration.webhook),
+                        key: format!("{shape:?}"),
+                        shape,
+                        registration,
+                    });
+                    self.parsed = Some(p.clone());
+                    p
+                }
+                Err(e) => {
+                    let why = format!("the stored registration cannot be read: {e}");
+                    self.fail(&why).await?;
+                    return Ok(Round::Stop);
+                }
+            },
         };
-        let (cursor, delivered, failure) = self.deliver(&row, &registration, &events).await?;
-        self.record(&row, cursor, delivered, failure).await
+        let (cursor, delivered, failure) = self.deliver(&row, start, &parsed, &events).await?;
+        self.record(&row, start, cursor, delivered, failure).await
     }
 
     /// POSTs the events `registration` selects, in order, until one fails. Returns the
@@ -455,24 +609,24 @@ impl WebhookTask {
     async fn deliver(
         &mut self,
         row: &DeliveryRow,
-        registration: &WebhookPut,
+        start: i64,
+        parsed: &Parsed,
         events: &[Arc<EventRow>],
     ) -> Result<(i64, bool, Option<String>)> {
-        let filter = EventFilter::of_webhook(&registration.webhook);
-        let shape = EventShape::of_webhook(&registration.webhook);
-        let key = format!("{shape:?}");
+        let (registration, filter, shape) = (&parsed.registration, &parsed.filter, &parsed.shape);
+        let key = &parsed.key;
         let mut cache = FilterCache::default();
-        let mut cursor = row.cursor_seq;
+        let mut cursor = start;
         let mut delivered = false;
         for ev in events {
             if *self.shutdown.borrow() {
                 break;
             }
-            if !self.store.event_matches(&filter, ev, &mut cache).await? {
+            if !self.store.event_matches(filter, ev, &mut cache).await? {
                 cursor = ev.seq;
                 continue;
             }
-            let out = self.hub.body(&self.store, ev, &shape, &key).await?;
+            let out = self.hub.body(&self.store, ev, shape, key).await?;
             let sent = tokio::select! {
                 r = post(&self.client, &self.store.settings.events.targets, &row.id, registration, &out) => r,
                 _ = self.shutdown.changed() => Err("the store is stopping".to_owned()),
@@ -488,10 +642,15 @@ impl WebhookTask {
         Ok((cursor, delivered, None))
     }
 
-    /// Writes the round's progress and, after a failure, the retry state or the error.
+    /// Keeps the round's progress and, after a failure, writes the retry state or the
+    /// error. Progress alone is written lazily (by the next flush): a crash before it
+    /// re-sends delivered events (at least once) and re-filters skipped ones. It is
+    /// written at once when it changes the status (`created` to `started`) or clears a
+    /// retry state, and always with a failure.
     async fn record(
         &mut self,
         row: &DeliveryRow,
+        start: i64,
         cursor: i64,
         delivered: bool,
         failure: Option<String>,
@@ -499,28 +658,34 @@ impl WebhookTask {
         let settings = &self.store.settings.events;
         let now = now_ms();
         let until = now + lease_ms(settings);
-        let moved = cursor > row.cursor_seq;
+        // Whether this round got past the event after `start`.
+        let moved = cursor > start;
+        self.cursor = cursor;
         let Some(why) = failure else {
-            let (pk, owner) = (self.pk, self.owner.clone());
-            let kept = self
-                .store
-                .index
-                .write(move |tx| tx.advance_delivery(pk, &owner, cursor, until, delivered))
-                .await?;
-            self.renewed = Instant::now();
-            return Ok(if kept { Round::Again } else { Round::Stop });
-        };
-        if *self.shutdown.borrow() {
-            // Not the receiver's fault: keep the progress, count no failure.
-            if moved {
+            if !moved {
+                return Ok(Round::Again);
+            }
+            let retrying = row.attempts > 0 || row.failing_since_ms.is_some();
+            if (delivered && row.status == "created") || retrying {
                 let (pk, owner) = (self.pk, self.owner.clone());
-                self.store
+                let kept = self
+                    .store
                     .index
                     .write(move |tx| tx.advance_delivery(pk, &owner, cursor, until, delivered))
                     .await?;
+                self.renewed = Instant::now();
+                return Ok(if kept { Round::Again } else { Round::Stop });
             }
+            self.hub.note_cursor(self.pk, &self.owner, cursor);
+            return Ok(Round::Again);
+        };
+        if *self.shutdown.borrow() {
+            // Not the receiver's fault: keep the progress (written as the task ends),
+            // count no failure.
             return Ok(Round::Stop);
         }
+        // The retry state is written with the cursor it is about.
+        let unwritten = cursor > row.cursor_seq;
         let (attempts, since) = match (moved, row.failing_since_ms) {
             (false, Some(since)) => (row.attempts + 1, since),
             _ => (1, now),
@@ -533,7 +698,7 @@ impl WebhookTask {
                 cursor + 1,
                 failed_for.as_secs()
             );
-            if moved {
+            if unwritten {
                 let (pk, owner) = (self.pk, self.owner.clone());
                 self.store
                     .index
@@ -555,7 +720,7 @@ impl WebhookTask {
             .store
             .index
             .write(move |tx| {
-                if moved && !tx.advance_delivery(pk, &owner, cursor, until, delivered)? {
+                if unwritten && !tx.advance_delivery(pk, &owner, cursor, until, delivered)? {
                     return Ok::<_, CoreError>(false);
                 }
                 Ok(tx.record_delivery_failure(pk, &owner, attempts, since, next, &why)?)

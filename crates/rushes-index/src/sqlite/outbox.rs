@@ -211,6 +211,21 @@ impl Tx<'_> {
         Ok(n == 1)
     }
 
+    /// Moves the cursors of webhooks forward, each `(pk, owner, seq)` only while `owner`
+    /// holds the webhook's lease and only when `seq` is past its stored cursor; leaves the
+    /// lease, the status and the retry state alone. Returns how many cursors moved.
+    pub fn advance_cursors(&self, cursors: &[(i64, String, i64)]) -> Result<usize> {
+        let mut st = self.conn.prepare_cached(
+            "UPDATE webhook_delivery SET cursor_seq = ?3 \
+             WHERE webhook_pk = ?1 AND lease_owner = ?2 AND cursor_seq < ?3",
+        )?;
+        let mut moved = 0;
+        for (pk, owner, seq) in cursors {
+            moved += st.execute(params![pk, owner, seq])?;
+        }
+        Ok(moved)
+    }
+
     /// Records a failed attempt at the event after the cursor of webhook `pk`.
     pub fn record_delivery_failure(
         &self,

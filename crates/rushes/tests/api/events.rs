@@ -588,6 +588,38 @@ async fn events_committed_before_a_kill_are_delivered_after_restart() {
 }
 
 #[tokio::test]
+async fn a_clean_stop_writes_the_cursors_so_nothing_delivered_is_sent_again() {
+    let (_cfg, mut server) = server_with("").await;
+    let rx = Receiver::start().await;
+    register_webhook(
+        &server,
+        json!({"url": rx.url, "events": ["flows/segments_added"]}),
+    )
+    .await;
+    let (fid, sid) = (new_id(), new_id());
+    create_flow(&server, &video_flow(&fid, &sid)).await;
+    for s in 0..5 {
+        add_segment(&server, &fid, s).await;
+    }
+    rx.wait_count(5).await;
+    // Let the last answer reach the store, then stop it cleanly before its next
+    // periodic cursor write is due.
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    server.restart().await;
+    add_segment(&server, &fid, 5).await;
+    let got = rx.wait_count(6).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let got = if rx.accepted().len() > got.len() {
+        rx.accepted()
+    } else {
+        got
+    };
+    let seqs: Vec<i64> = got.iter().map(seq).collect();
+    assert_eq!(got.len(), 6, "an event was sent again: seqs {seqs:?}");
+    assert!(seqs.windows(2).all(|w| w[0] < w[1]), "{seqs:?}");
+}
+
+#[tokio::test]
 async fn a_dead_webhook_goes_to_error_after_the_retry_time_and_can_be_restarted() {
     let (_cfg, server) = server_with("give_up_after = 1").await;
     let rx = Receiver::start().await;
