@@ -8,8 +8,8 @@
 //! least once and survives a crash. Cursors are kept in memory and written lazily (every
 //! 500 ms, all webhooks in one index write, and as a task stops); a failure, a cleared
 //! retry state and a first delivery write at once. A failure is retried with exponential
-//! backoff (capped); an event that keeps failing for `give_up_after` puts the webhook in status `error` with
-//! the reason. Tasks wake as soon as a commit writes events (the index's
+//! backoff (capped); an event that keeps failing for `give_up_after` puts the webhook in
+//! status `error` with the reason. Tasks wake as soon as a commit writes events (the index's
 //! `committed_events`), with a periodic poll as a fallback. Each webhook has its own task
 //! and cursor, so a slow or dead receiver delays nobody else, and never the writes.
 //!
