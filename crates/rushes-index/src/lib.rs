@@ -23,9 +23,7 @@ pub use sqlite::deletion::{DeletionRow, DeletionSort, NewDeletion};
 pub use sqlite::events::NewEvent;
 pub use sqlite::flows::{FlowFilter, FlowRow, FlowWrite, SourceIfNew, SourceIfOrphan, TimeFilter};
 pub use sqlite::listing::{Page, PageKey, TagFilter};
-pub use sqlite::objects::{
-    InstanceKey, InstanceRow, NewInstance, NewObject, ObjectRefs, ObjectRow,
-};
+pub use sqlite::objects::{InstanceKey, InstanceRow, NewObject, ObjectRefs, ObjectRow};
 pub use sqlite::outbox::{DeliveryRow, EventRow};
 pub use sqlite::profiles::ProfileFilter;
 pub use sqlite::segments::{

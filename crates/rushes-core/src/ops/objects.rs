@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use rushes_index::{InstanceKey, InstanceRow, NewInstance, ObjectRow};
+use rushes_index::{InstanceKey, InstanceRow, ObjectRow};
 use rushes_model::{
     FlowId, GetUrl, Object, ObjectId, ObjectInitRef, ObjectInstancesPost, StorageBackendId,
     StoreType, TimeRangeText,
@@ -419,7 +419,7 @@ impl Store {
                 if url.is_empty() {
                     return Err(CoreError::BadRequest("url must not be empty".into()));
                 }
-                let inst = NewInstance {
+                let inst = InstanceRow {
                     object_id: id.to_string(),
                     storage_id: None,
                     url: Some(url.clone()),

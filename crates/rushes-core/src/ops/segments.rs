@@ -3,7 +3,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use rushes_index::{
-    NewEvent, NewInstance, ObjectRefs, SegmentPage, SegmentRow, SegmentSelection, Tx,
+    InstanceRow, NewEvent, ObjectRefs, SegmentPage, SegmentRow, SegmentSelection, Tx,
 };
 use rushes_model::{FlowId, ObjectId, Segment, SegmentInitObject, SegmentPost, TimeRangeText};
 use rushes_time::{TimeRange, Timestamp};
@@ -224,11 +224,11 @@ fn segment_value(s: &SegmentPost, object_timerange: &str) -> Result<serde_json::
     serde_json::to_value(&seg).map_err(|e| CoreError::Internal(e.to_string()))
 }
 
-fn uncontrolled_instances(s: &SegmentPost) -> Vec<NewInstance> {
+fn uncontrolled_instances(s: &SegmentPost) -> Vec<InstanceRow> {
     s.get_urls
         .iter()
         .flatten()
-        .map(|u| NewInstance {
+        .map(|u| InstanceRow {
             object_id: s.object_id.to_string(),
             storage_id: None,
             url: Some(u.url.clone()),
@@ -595,7 +595,7 @@ impl Registration {
             }
         }
         let mut accepted: Vec<usize> = Vec::with_capacity(candidates.len());
-        let mut new_instances: Vec<NewInstance> = Vec::new();
+        let mut new_instances: Vec<InstanceRow> = Vec::new();
         let mut longest = 0i64;
         for (k, c) in candidates.iter_mut().enumerate() {
             let s = &segments[c.index];

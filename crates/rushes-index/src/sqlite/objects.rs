@@ -25,19 +25,9 @@ pub struct ObjectRow {
 }
 
 /// One instance of an object: controlled (in a storage backend of this store) or not.
+/// The same shape is read back and written.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InstanceRow {
-    pub object_id: String,
-    pub storage_id: Option<String>,
-    pub url: Option<String>,
-    pub label: Option<String>,
-    pub controlled: bool,
-    pub doc: String,
-}
-
-/// A new instance to record.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NewInstance {
     pub object_id: String,
     pub storage_id: Option<String>,
     pub url: Option<String>,
@@ -126,7 +116,7 @@ fn objects_by_id<S: AsRef<str>>(conn: &Connection, ids: &[S]) -> Result<Vec<Obje
     Ok(out)
 }
 
-fn insert_instance(conn: &Connection, i: &NewInstance, or_ignore: bool) -> Result<usize> {
+fn insert_instance(conn: &Connection, i: &InstanceRow, or_ignore: bool) -> Result<usize> {
     let sql = if or_ignore {
         "INSERT OR IGNORE INTO object_instances \
          (object_id, storage_id, url, label, controlled, doc) VALUES (?1, ?2, ?3, ?4, ?5, ?6)"
@@ -285,7 +275,7 @@ impl Index {
     }
 
     /// Records an instance of an existing object.
-    pub async fn add_instance(&self, inst: &NewInstance) -> Result<()> {
+    pub async fn add_instance(&self, inst: &InstanceRow) -> Result<()> {
         let inst = inst.clone();
         self.write(move |tx| insert_instance(tx.conn, &inst, false).map(|_| ()))
             .await
@@ -429,7 +419,7 @@ impl Tx<'_> {
         &self,
         ids: &[String],
         created_ms: i64,
-        instances: &[NewInstance],
+        instances: &[InstanceRow],
     ) -> Result<()> {
         let mut st = self
             .conn
@@ -445,7 +435,7 @@ impl Tx<'_> {
     }
 
     /// Adds uncontrolled instances to existing objects, ignoring ones already recorded.
-    pub fn add_instances_if_new(&self, instances: &[NewInstance]) -> Result<()> {
+    pub fn add_instances_if_new(&self, instances: &[InstanceRow]) -> Result<()> {
         for i in instances {
             insert_instance(self.conn, i, true)?;
         }
