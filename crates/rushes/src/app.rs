@@ -52,6 +52,7 @@ pub async fn serve(args: Settings) -> anyhow::Result<()> {
         gc_grace: Duration::from_secs(args.gc_grace),
         worker_interval: Duration::from_secs(args.worker_interval.max(1)),
         events: args.events,
+        class_ceilings: args.class_ceilings,
         ..StoreSettings::default()
     };
     let store = Arc::new(Store::new(index, Arc::new(media), settings));

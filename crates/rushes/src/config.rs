@@ -18,6 +18,9 @@
 //! password_hash = "$argon2id$v=19$..."   # from `rushes hash-password`
 //! scopes = ["tams-api/read", "tams-api/write"]
 //!
+//! [auth.classes]                 # class ceilings: the most a class grants (default: all)
+//! sport_ro = ["read"]
+//!
 //! [cors]
 //! allowed_origins = ["https://ui.example"]
 //! ```
@@ -25,6 +28,7 @@
 //! Unknown keys are errors, so a misspelt setting is not silently ignored. Secrets (HS256
 //! keys) may be given inline or read from a file; `Debug` of these types never shows them.
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -35,7 +39,9 @@ use rushes_api::auth::{
     Algorithm, AuthSettings, BasicSettings, BasicUser, CorsSettings, JwtSettings, KeyMaterial,
     ScopeNames, Secret, StaticKey,
 };
+use rushes_core::classes::ClassCeilings;
 use rushes_core::ops::events::{EventSettings, TargetPolicy};
+use rushes_core::{Access, Permission};
 use serde::Deserialize;
 
 use crate::cli::ServeArgs;
@@ -74,6 +80,10 @@ pub struct AuthSection {
     pub scopes: ScopesSection,
     pub jwt: Option<JwtSection>,
     pub basic: Option<BasicSection>,
+    /// `[auth.classes]`: class name to the permissions (`read`, `write`, `delete`) it
+    /// grants at most; a class not listed grants every permission.
+    #[serde(default)]
+    pub classes: BTreeMap<String, Vec<String>>,
 }
 
 /// `[auth.scopes]`: the scope names of each permission.
@@ -280,6 +290,8 @@ pub struct Settings {
     pub max_body: usize,
     pub insecure: bool,
     pub auth: AuthSettings,
+    /// The most each auth class grants, from `[auth.classes]`.
+    pub class_ceilings: ClassCeilings,
     pub cors: CorsSettings,
     pub events: EventSettings,
 }
@@ -306,9 +318,12 @@ impl Settings {
             None => (FileConfig::default(), PathBuf::new()),
         };
         let server = file.server;
-        let auth = match file.auth {
-            Some(a) => auth_settings(a, &base)?,
-            None => AuthSettings::default(),
+        let (auth, class_ceilings) = match file.auth {
+            Some(mut a) => {
+                let ceilings = class_ceilings(std::mem::take(&mut a.classes))?;
+                (auth_settings(a, &base)?, ceilings)
+            }
+            None => (AuthSettings::default(), ClassCeilings::default()),
         };
         let mut origins = file.cors.allowed_origins;
         if !args.cors_origins.is_empty() {
@@ -337,6 +352,7 @@ impl Settings {
                 .unwrap_or(16 * 1024 * 1024),
             insecure: args.insecure,
             auth,
+            class_ceilings,
             cors: CorsSettings {
                 allowed_origins: origins,
             },
@@ -404,6 +420,39 @@ fn auth_settings(a: AuthSection, base: &Path) -> anyhow::Result<AuthSettings> {
         bail!("[auth] configures no scheme: add [auth.jwt] or users under [auth.basic]");
     }
     Ok(AuthSettings { jwt, basic, scopes })
+}
+
+/// The class ceilings of `[auth.classes]`: each class names the permissions it grants at
+/// most, among `read`, `write` and `delete`; any other name is an error.
+fn class_ceilings(classes: BTreeMap<String, Vec<String>>) -> anyhow::Result<ClassCeilings> {
+    let mut ceilings = BTreeMap::new();
+    for (class, names) in classes {
+        if class.trim().is_empty() || class.contains(',') || class.trim() != class {
+            bail!(
+                "[auth.classes] {class:?}: a class name must be non-empty, \
+                 without surrounding blanks or commas"
+            );
+        }
+        let mut access = Access::default();
+        for name in &names {
+            let permission = match name.as_str() {
+                "read" => Permission::Read,
+                "write" => Permission::Write,
+                "delete" => Permission::Delete,
+                "admin" => bail!(
+                    "[auth.classes] {class}: \"admin\" cannot be granted by a class \
+                     (only the admin scope grants it); use read, write or delete"
+                ),
+                other => bail!(
+                    "[auth.classes] {class}: unknown permission {other:?}; \
+                     expected read, write or delete"
+                ),
+            };
+            access.grant(permission);
+        }
+        ceilings.insert(class, access);
+    }
+    Ok(ClassCeilings(ceilings))
 }
 
 fn jwt_settings(j: JwtSection, base: &Path) -> anyhow::Result<JwtSettings> {
@@ -505,6 +554,43 @@ mod tests {
         let jwt = auth.jwt.as_ref().unwrap();
         assert_eq!(jwt.audience, ["rushes"]);
         assert!(!format!("{auth:?}").contains("topsecret"));
+    }
+
+    #[test]
+    fn class_ceilings_parse_and_unknown_permissions_are_errors() {
+        let text = r#"
+            [[auth.basic.users]]
+            name = "ann"
+            password_hash = "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$aGFzaGhhc2g"
+            scopes = ["tams-api/read"]
+            [auth.classes]
+            sport_ro = ["read"]
+            news_rw = ["read", "write"]
+        "#;
+        let file: FileConfig = toml::from_str(text).unwrap();
+        let ceilings = class_ceilings(file.auth.unwrap().classes).unwrap();
+        let ro = ceilings.of("sport_ro");
+        assert!(ro.read && !ro.write && !ro.delete && !ro.admin);
+        let rw = ceilings.of("news_rw");
+        assert!(rw.read && rw.write && !rw.delete);
+        let unlisted = ceilings.of("other");
+        assert!(unlisted.read && unlisted.write && unlisted.delete);
+
+        let bad = |list: &str| {
+            let file: FileConfig =
+                toml::from_str(&format!("[auth.classes]\nx = {list}\n")).unwrap();
+            class_ceilings(file.auth.unwrap().classes)
+                .unwrap_err()
+                .to_string()
+        };
+        let err = bad(r#"["read", "wirte"]"#);
+        assert!(err.contains("unknown permission \"wirte\""), "{err}");
+        assert!(err.contains("[auth.classes] x"), "{err}");
+        let err = bad(r#"["admin"]"#);
+        assert!(err.contains("admin"), "{err}");
+        // A ceiling must be a list of names.
+        assert!(toml::from_str::<FileConfig>("[auth.classes]\nx = \"read\"\n").is_err());
+        assert!(toml::from_str::<FileConfig>("[auth.classes]\nx = [1]\n").is_err());
     }
 
     #[test]

@@ -20,12 +20,13 @@ const ALL: &[&str] = &["tams-api/read", "tams-api/write", "tams-api/delete"];
 
 /// A store that takes HS256 tokens with an `auth_classes` claim.
 async fn server() -> (TestServer, tempfile::TempDir) {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("rushes.toml");
-    std::fs::write(
-        &path,
-        format!(
-            r#"
+    server_with("").await
+}
+
+/// The configuration of [`server`], followed by `extra` (more TOML).
+fn config_text(extra: &str) -> String {
+    format!(
+        r#"
 [auth.jwt]
 audience = ["{AUDIENCE}"]
 issuer = "{ISSUER}"
@@ -35,10 +36,16 @@ auth_classes_claim = "auth_classes"
 kid = "hs"
 alg = "HS256"
 secret = "{SECRET}"
+{extra}
 "#
-        ),
     )
-    .unwrap();
+}
+
+/// A store like [`server`]'s whose configuration file also holds `extra`.
+async fn server_with(extra: &str) -> (TestServer, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("rushes.toml");
+    std::fs::write(&path, config_text(extra)).unwrap();
     let server = TestServer::start_with(&["--config", path.to_str().unwrap()]).await;
     (server, dir)
 }
@@ -699,4 +706,143 @@ async fn created_by_and_updated_by_name_the_principal() {
     )
     .await;
     assert_eq!(created["created_by"], json!("news-editor"));
+}
+
+/// `PUT /flows/{id}` of `flow` (a video flow of `source` tagged `classes`) as `who`.
+async fn put_flow(
+    server: &TestServer,
+    who: &Caller,
+    id: &str,
+    source: &str,
+    classes: &[&str],
+    label: &str,
+) -> reqwest::Response {
+    let mut flow = video_flow(id, source);
+    flow["tags"]["auth_classes"] = json!(classes);
+    flow["label"] = json!(label);
+    send(
+        server,
+        who,
+        Method::PUT,
+        &format!("/flows/{id}"),
+        Some(&flow),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn a_class_ceiling_from_the_configuration_file_limits_what_the_class_grants() {
+    let (server, _cfg) = server_with("[auth.classes]\nsport_ro = [\"read\"]\n").await;
+    let ops = admin();
+    // The appnote's example: open to news, read-only to sport_ro.
+    let shared = flow_with(&server, &ops, Some(&["news", "sport_ro"])).await;
+    let (id, source) = (
+        id_of(&shared),
+        shared["source_id"].as_str().unwrap().to_owned(),
+    );
+    let reader = caller("sport-viewer", ALL, Some(&["sport_ro"]));
+
+    // Read is within the ceiling: the flow and its source can be read.
+    let got = expect_json(
+        get(&server, &reader, &format!("/flows/{id}")).await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(got["id"], json!(id));
+    expect_status(
+        get(&server, &reader, &format!("/sources/{source}")).await,
+        StatusCode::OK,
+    )
+    .await;
+    let listed = all_pages(&server, &reader, "/flows", 10).await;
+    assert_eq!(listed, vec![id.clone()]);
+
+    // Write and delete are not, although the token has their scopes: 403, not 404.
+    crate::harness::assert_error(
+        put_flow(
+            &server,
+            &reader,
+            &id,
+            &source,
+            &["news", "sport_ro"],
+            "changed",
+        )
+        .await,
+        StatusCode::FORBIDDEN,
+    )
+    .await;
+    crate::harness::assert_error(
+        send(
+            &server,
+            &reader,
+            Method::DELETE,
+            &format!("/flows/{id}"),
+            None,
+        )
+        .await,
+        StatusCode::FORBIDDEN,
+    )
+    .await;
+    let unchanged = expect_json(
+        get(&server, &ops, &format!("/flows/{id}")).await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_ne!(unchanged["label"], json!("changed"));
+
+    // A class without a ceiling still grants what the scopes give.
+    let n = news();
+    expect_status(
+        put_flow(&server, &n, &id, &source, &["news", "sport_ro"], "by news").await,
+        StatusCode::NO_CONTENT,
+    )
+    .await;
+    let changed = expect_json(
+        get(&server, &ops, &format!("/flows/{id}")).await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(changed["label"], json!("by news"));
+}
+
+#[tokio::test]
+async fn an_unknown_permission_in_a_class_ceiling_stops_the_store_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("rushes.toml");
+    std::fs::write(
+        &path,
+        config_text("[auth.classes]\nsport_ro = [\"raed\"]\n"),
+    )
+    .unwrap();
+    let data = dir.path().join("data");
+    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_rushes"));
+    cmd.arg("serve")
+        .args(["--config", path.to_str().unwrap()])
+        .args([
+            "--listen",
+            "127.0.0.1:0",
+            "--data-dir",
+            data.to_str().unwrap(),
+        ])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true);
+    for (key, _) in std::env::vars_os() {
+        if key.to_string_lossy().starts_with("RUSHES_") {
+            cmd.env_remove(&key);
+        }
+    }
+    let out = tokio::time::timeout(
+        std::time::Duration::from_secs(20),
+        cmd.spawn().unwrap().wait_with_output(),
+    )
+    .await
+    .expect("the server should exit on its own")
+    .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{}: {stderr}", out.status);
+    assert!(stderr.contains("[auth.classes] sport_ro"), "{stderr}");
+    assert!(stderr.contains("unknown permission \"raed\""), "{stderr}");
+    assert!(!data.exists(), "nothing is created before the refusal");
 }
