@@ -9,27 +9,33 @@
 //! 500 ms, all webhooks in one index write, and as a task stops); a failure, a cleared
 //! retry state and a first delivery write at once. A failure is retried with exponential
 //! backoff (capped); an event that keeps failing for `give_up_after` puts the webhook in
-//! status `error` with the reason. Tasks wake as soon as a commit writes events (the index's
-//! `committed_events`), with a periodic poll as a fallback. Each webhook has its own task
-//! and cursor, so a slow or dead receiver delays nobody else, and never the writes.
+//! status `error` with the reason. A task wakes as soon as a commit writes an event its
+//! webhook selects, with a periodic poll as a fallback (which also renews its lease).
+//! Each webhook has its own task and cursor, so a slow or dead receiver delays nobody
+//! else, and never the writes.
 //!
 //! The tasks share one [`Hub`]: the outbox is read once per batch for all of them (a
 //! window of recent events in memory), each event's body is built and serialised once per
 //! shape (the `get_urls` options), and all POSTs go through one HTTP client whose
 //! keep-alive connections are reused. So N webhooks asking for the same shape cost one
-//! set of index reads and one signing per event, plus N small POSTs.
+//! set of index reads and one signing per event, plus N small POSTs. One router follows
+//! the commits (the index's `committed_events`): it reads each new batch once (into the
+//! window), matches it against every task's filter and wakes only the tasks with at least
+//! one event to deliver; the others sleep, and their cursors pass the skipped events at
+//! their next round.
 //!
 //! The dispatcher also prunes the outbox: events older than the retention that every
 //! delivering webhook has had.
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use rushes_index::{DeliveryRow, EventRow};
 use rushes_model::{ErrorBody, WebhookPut};
-use tokio::sync::{watch, OnceCell};
+use tokio::sync::{watch, Notify, OnceCell};
 use tokio::task::JoinHandle;
 
 use crate::ops::events::{
@@ -81,6 +87,24 @@ struct Hub {
     cursors: Mutex<HashMap<i64, (String, i64)>>,
     /// The delivering webhooks with their state, as last read (and when that read began).
     deliveries: tokio::sync::Mutex<Option<(Instant, Deliveries)>>,
+    /// The running tasks, by webhook pk, as the router sees them.
+    slots: Mutex<HashMap<i64, Slot>>,
+}
+
+/// What a task is doing, as the router sees it ([`Slot::state`]).
+const BUSY: u8 = 0;
+/// Asleep until a wake-up or the poll.
+const WAITING: u8 = 1;
+/// Asleep until its next retry; a wake-up would change nothing.
+const BACKOFF: u8 = 2;
+
+/// A running task as the router sees it: how to wake it and what its webhook selects.
+struct Slot {
+    wake: Arc<Notify>,
+    /// [`BUSY`], [`WAITING`] or [`BACKOFF`].
+    state: Arc<AtomicU8>,
+    /// `None` until the task has parsed its registration: woken for every batch.
+    parsed: Option<Arc<Parsed>>,
 }
 
 /// The delivering webhooks (status `created` or `started`) by pk, as read at one time.
@@ -231,6 +255,78 @@ impl Hub {
         Ok(())
     }
 
+    fn slots(&self) -> std::sync::MutexGuard<'_, HashMap<i64, Slot>> {
+        self.slots.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Wakes every task (when routing failed, each finds its own events).
+    fn wake_all(&self) {
+        for slot in self.slots().values() {
+            slot.wake.notify_one();
+        }
+    }
+
+    /// Routes the events after `after` (up to a batch, committed by `head`): reads them
+    /// once, into the window, and wakes each task whose webhook selects at least one of
+    /// them, or whose registration changed or is not parsed yet. Returns the seq routed
+    /// through.
+    async fn route(&self, store: &Store, after: i64, head: i64) -> Result<i64> {
+        let mut slots: Vec<(i64, Arc<Notify>, Option<Arc<Parsed>>)> = Vec::new();
+        for (pk, s) in self.slots().iter() {
+            match s.state.load(Ordering::SeqCst) {
+                // It reads past these events by itself at its next round.
+                BACKOFF => {}
+                WAITING => slots.push((*pk, s.wake.clone(), s.parsed.clone())),
+                // Busy: it looks again after this round (the permit is kept).
+                _ => s.wake.notify_one(),
+            }
+        }
+        if slots.is_empty() {
+            // No task is waiting for a wake-up: nothing to read.
+            return Ok(head);
+        }
+        let rows = self.events_after(store, after, head).await?;
+        let through = match rows.last() {
+            Some(last) if rows.len() >= READ_BATCH as usize => last.seq,
+            Some(last) => last.seq.max(head),
+            None => head,
+        };
+        if rows.is_empty() {
+            return Ok(through);
+        }
+        let state = if slots.iter().any(|(_, _, p)| p.is_some()) {
+            Some(self.deliveries(store).await?)
+        } else {
+            None
+        };
+        let mut cache = FilterCache::default();
+        for (pk, wake, parsed) in slots {
+            let wanted = match (parsed, &state) {
+                (Some(p), Some(state)) => {
+                    // A registration changed (or the webhook stopped delivering): the
+                    // task looks again.
+                    if state.get(&pk).is_none_or(|r| r.doc != p.doc) {
+                        true
+                    } else {
+                        let mut any = false;
+                        for ev in &rows {
+                            if store.event_matches(&p.filter, ev, &mut cache).await? {
+                                any = true;
+                                break;
+                            }
+                        }
+                        any
+                    }
+                }
+                _ => true,
+            };
+            if wanted {
+                wake.notify_one();
+            }
+        }
+        Ok(through)
+    }
+
     fn window(&self) -> std::sync::MutexGuard<'_, Window> {
         self.window.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -298,6 +394,7 @@ pub async fn run(store: Arc<Store>, mut shutdown: watch::Receiver<bool>) {
     let mut tasks: HashMap<i64, JoinHandle<()>> = HashMap::new();
     let mut last_prune: Option<Instant> = None;
     let flusher = tokio::spawn(flush_cursors(store.clone(), hub.clone(), shutdown.clone()));
+    let router = tokio::spawn(route_commits(store.clone(), hub.clone(), shutdown.clone()));
     loop {
         if *shutdown.borrow() {
             break;
@@ -336,6 +433,7 @@ pub async fn run(store: Arc<Store>, mut shutdown: watch::Receiver<bool>) {
         let _ = t.await;
     }
     let _ = flusher.await;
+    let _ = router.await;
     if let Err(e) = hub.flush(&store).await {
         tracing::warn!(error = %e, "webhook cursors not written at shutdown");
     }
@@ -355,6 +453,42 @@ async fn flush_cursors(store: Arc<Store>, hub: Arc<Hub>, mut shutdown: watch::Re
         }
         if let Err(e) = hub.flush(&store).await {
             tracing::warn!(error = %e, "webhook cursors not written; retrying");
+        }
+    }
+}
+
+/// Follows the commits that write events and routes each new batch to the tasks that
+/// have something to deliver in it, until shutdown.
+async fn route_commits(store: Arc<Store>, hub: Arc<Hub>, mut shutdown: watch::Receiver<bool>) {
+    let mut head = store.index.committed_events();
+    // A task routes nothing before its first round, which reads from its own cursor.
+    let mut routed = *head.borrow_and_update();
+    loop {
+        if *shutdown.borrow() {
+            break;
+        }
+        tokio::select! {
+            changed = head.changed() => {
+                if changed.is_err() {
+                    break;
+                }
+            }
+            _ = shutdown.changed() => {}
+        }
+        if *shutdown.borrow() {
+            break;
+        }
+        let target = *head.borrow_and_update();
+        while routed < target {
+            match hub.route(&store, routed, target).await {
+                // Always past `routed`: a full batch ends at its last event.
+                Ok(through) => routed = through,
+                Err(e) => {
+                    tracing::warn!(error = %e, "webhook event routing failed; waking every task");
+                    hub.wake_all();
+                    routed = target;
+                }
+            }
         }
     }
 }
@@ -388,9 +522,21 @@ async fn dispatch(
         {
             continue;
         }
+        let wake = Arc::new(Notify::new());
+        let state = Arc::new(AtomicU8::new(BUSY));
+        hub.slots().insert(
+            row.pk,
+            Slot {
+                wake: wake.clone(),
+                state: state.clone(),
+                parsed: None,
+            },
+        );
         let task = WebhookTask {
             store: store.clone(),
             hub: hub.clone(),
+            wake,
+            state,
             client: client.clone(),
             owner: owner.to_owned(),
             pk: row.pk,
@@ -460,6 +606,10 @@ impl reqwest::dns::Resolve for CheckedResolver {
 struct WebhookTask {
     store: Arc<Store>,
     hub: Arc<Hub>,
+    /// Woken by the router when a commit writes an event this webhook selects.
+    wake: Arc<Notify>,
+    /// What the task is doing, for the router.
+    state: Arc<AtomicU8>,
     client: reqwest::Client,
     owner: String,
     pk: i64,
@@ -489,6 +639,8 @@ enum Round {
     Again,
     /// Nothing to do before this long (or a wake-up).
     Wait(Duration),
+    /// A retry is due in this long: nothing before then.
+    Retry(Duration),
     /// Stop: the webhook no longer delivers here.
     Stop,
 }
@@ -512,11 +664,25 @@ impl WebhookTask {
                 Round::Wait(d) => {
                     let settings = &self.store.settings.events;
                     let d = d.min(settings.poll_interval).min(settings.lease / 3);
+                    self.state.store(WAITING, Ordering::SeqCst);
                     tokio::select! {
-                        _ = self.head.changed() => {}
+                        _ = self.wake.notified() => {}
                         _ = tokio::time::sleep(d) => {}
                         _ = self.shutdown.changed() => {}
                     }
+                    self.state.store(BUSY, Ordering::SeqCst);
+                }
+                Round::Retry(d) => {
+                    // The next round reads every event after the cursor, so commits
+                    // meanwhile need not wake it.
+                    let settings = &self.store.settings.events;
+                    let d = d.min(settings.poll_interval).min(settings.lease / 3);
+                    self.state.store(BACKOFF, Ordering::SeqCst);
+                    tokio::select! {
+                        _ = tokio::time::sleep(d) => {}
+                        _ = self.shutdown.changed() => {}
+                    }
+                    self.state.store(BUSY, Ordering::SeqCst);
                 }
             }
         }
@@ -529,6 +695,13 @@ impl WebhookTask {
                 tx.release_delivery(pk, &owner)
             })
             .await;
+        let mut slots = self.hub.slots();
+        if slots
+            .get(&self.pk)
+            .is_some_and(|s| Arc::ptr_eq(&s.wake, &self.wake))
+        {
+            slots.remove(&self.pk);
+        }
     }
 
     /// Renews the lease when a third of it has passed; false when it was lost.
@@ -568,7 +741,7 @@ impl WebhookTask {
         let now = now_ms();
         if row.next_attempt_ms > now {
             let wait = u64::try_from(row.next_attempt_ms - now).unwrap_or(0);
-            return Ok(Round::Wait(Duration::from_millis(wait)));
+            return Ok(Round::Retry(Duration::from_millis(wait)));
         }
         // Another node may have moved the stored cursor while it held the lease.
         self.cursor = self.cursor.max(row.cursor_seq);
@@ -591,6 +764,11 @@ impl WebhookTask {
                         registration,
                     });
                     self.parsed = Some(p.clone());
+                    if let Some(slot) = self.hub.slots().get_mut(&self.pk) {
+                        if Arc::ptr_eq(&slot.wake, &self.wake) {
+                            slot.parsed = Some(p.clone());
+                        }
+                    }
                     p
                 }
                 Err(e) => {
@@ -728,7 +906,7 @@ impl WebhookTask {
             .await?;
         self.renewed = Instant::now();
         Ok(if kept {
-            Round::Wait(delay)
+            Round::Retry(delay)
         } else {
             Round::Stop
         })

@@ -813,3 +813,56 @@ async fn a_webhook_with_auth_classes_receives_only_events_it_may_read() {
     // The sport flow is withheld; the news flow and the unclassified one come.
     assert_eq!(flows, [ids[1].as_str(), ids[2].as_str()]);
 }
+
+#[tokio::test]
+async fn a_webhook_wakes_for_its_own_events_and_a_changed_registration_not_a_poll() {
+    // A poll and a lease so long that only a commit's wake-up can deliver within the
+    // receiver's wait.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("rushes.toml");
+    std::fs::write(
+        &path,
+        "[server]\nworker_interval = 1\n\n[events]\npoll_interval_ms = 120000\nlease = 600\n",
+    )
+    .unwrap();
+    let server = TestServer::start_with(&["--config", path.to_str().unwrap()]).await;
+    let (fa, sa, fb, sb) = (new_id(), new_id(), new_id(), new_id());
+    create_flow(&server, &video_flow(&fa, &sa)).await;
+    create_flow(&server, &video_flow(&fb, &sb)).await;
+    let rx = Receiver::start().await;
+    let id = register_webhook(
+        &server,
+        json!({"url": rx.url, "events": ["flows/segments_added"], "flow_ids": [fa]}),
+    )
+    .await;
+    for s in 0..3 {
+        add_segment(&server, &fb, s).await;
+    }
+    add_segment(&server, &fa, 0).await;
+    let got = rx.wait_count(1).await;
+    assert_eq!(got[0].body["event"]["flow_id"], json!(fa));
+
+    // Now subscribed to flow b: its next segment is delivered, the earlier ones (passed
+    // over under the old registration) are not.
+    let put = json!({"id": id, "url": rx.url, "events": ["flows/segments_added"],
+        "flow_ids": [fb], "status": "created"});
+    let resp = server.put(&format!("/service/webhooks/{id}"), &put).await;
+    let status = resp.status();
+    assert!(
+        status.is_success(),
+        "{status}: {}",
+        resp.text().await.unwrap()
+    );
+    // A round may use the webhooks' state as read up to 25 ms before it began.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    add_segment(&server, &fb, 3).await;
+    let got = rx.wait_count(2).await;
+    assert_eq!(got[1].body["event"]["flow_id"], json!(fb));
+    assert_eq!(
+        got[1].body["event"]["segments"][0]["timerange"],
+        json!("[3:0_4:0)")
+    );
+    assert!(seq(&got[0]) < seq(&got[1]));
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(rx.accepted().len(), 2, "{:#?}", types(&rx.accepted()));
+}
