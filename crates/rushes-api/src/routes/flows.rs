@@ -234,66 +234,6 @@ async fn delete_tag(
     edit(&state, &principal, id, FlowEdit::DeleteTag(name)).await
 }
 
-async fn get_label(
-    State(state): State<AppState>,
-    Extension(principal): Extension<Principal>,
-    PathParam(id): PathParam<FlowId>,
-) -> ApiResult<axum::Json<String>> {
-    flow(&state, &principal, id)
-        .await?
-        .common
-        .label
-        .map(axum::Json)
-        .ok_or_else(|| unset(id, "label"))
-}
-
-async fn put_label(
-    State(state): State<AppState>,
-    Extension(principal): Extension<Principal>,
-    PathParam(id): PathParam<FlowId>,
-    Json(v): Json<String>,
-) -> ApiResult<StatusCode> {
-    edit(&state, &principal, id, FlowEdit::Label(Some(v))).await
-}
-
-async fn delete_label(
-    State(state): State<AppState>,
-    Extension(principal): Extension<Principal>,
-    PathParam(id): PathParam<FlowId>,
-) -> ApiResult<StatusCode> {
-    edit(&state, &principal, id, FlowEdit::Label(None)).await
-}
-
-async fn get_description(
-    State(state): State<AppState>,
-    Extension(principal): Extension<Principal>,
-    PathParam(id): PathParam<FlowId>,
-) -> ApiResult<axum::Json<String>> {
-    flow(&state, &principal, id)
-        .await?
-        .common
-        .description
-        .map(axum::Json)
-        .ok_or_else(|| unset(id, "description"))
-}
-
-async fn put_description(
-    State(state): State<AppState>,
-    Extension(principal): Extension<Principal>,
-    PathParam(id): PathParam<FlowId>,
-    Json(v): Json<String>,
-) -> ApiResult<StatusCode> {
-    edit(&state, &principal, id, FlowEdit::Description(Some(v))).await
-}
-
-async fn delete_description(
-    State(state): State<AppState>,
-    Extension(principal): Extension<Principal>,
-    PathParam(id): PathParam<FlowId>,
-) -> ApiResult<StatusCode> {
-    edit(&state, &principal, id, FlowEdit::Description(None)).await
-}
-
 async fn get_read_only(
     State(state): State<AppState>,
     Extension(principal): Extension<Principal>,
@@ -311,92 +251,80 @@ async fn put_read_only(
     edit(&state, &principal, id, FlowEdit::ReadOnly(v)).await
 }
 
-async fn get_collection(
-    State(state): State<AppState>,
-    Extension(principal): Extension<Principal>,
-    PathParam(id): PathParam<FlowId>,
-) -> ApiResult<axum::Json<Vec<FlowCollectionItem>>> {
-    flow(&state, &principal, id)
-        .await?
-        .common
-        .flow_collection
-        .map(axum::Json)
-        .ok_or_else(|| unset(id, "flow_collection"))
+/// The GET, PUT and DELETE handlers of an optional Flow property: GET answers the value,
+/// or 404 when it is unset; PUT sets it; DELETE unsets it.
+macro_rules! optional_property {
+    ($get:ident, $put:ident, $delete:ident, $name:literal, $ty:ty, |$f:ident| $read:expr, $edit:path) => {
+        async fn $get(
+            State(state): State<AppState>,
+            Extension(principal): Extension<Principal>,
+            PathParam(id): PathParam<FlowId>,
+        ) -> ApiResult<axum::Json<$ty>> {
+            let $f = flow(&state, &principal, id).await?;
+            $read.map(axum::Json).ok_or_else(|| unset(id, $name))
+        }
+
+        async fn $put(
+            State(state): State<AppState>,
+            Extension(principal): Extension<Principal>,
+            PathParam(id): PathParam<FlowId>,
+            Json(v): Json<$ty>,
+        ) -> ApiResult<StatusCode> {
+            edit(&state, &principal, id, $edit(Some(v))).await
+        }
+
+        async fn $delete(
+            State(state): State<AppState>,
+            Extension(principal): Extension<Principal>,
+            PathParam(id): PathParam<FlowId>,
+        ) -> ApiResult<StatusCode> {
+            edit(&state, &principal, id, $edit(None)).await
+        }
+    };
 }
 
-async fn put_collection(
-    State(state): State<AppState>,
-    Extension(principal): Extension<Principal>,
-    PathParam(id): PathParam<FlowId>,
-    Json(v): Json<Vec<FlowCollectionItem>>,
-) -> ApiResult<StatusCode> {
-    edit(&state, &principal, id, FlowEdit::Collection(Some(v))).await
-}
-
-async fn delete_collection(
-    State(state): State<AppState>,
-    Extension(principal): Extension<Principal>,
-    PathParam(id): PathParam<FlowId>,
-) -> ApiResult<StatusCode> {
-    edit(&state, &principal, id, FlowEdit::Collection(None)).await
-}
-
-async fn get_max_bit_rate(
-    State(state): State<AppState>,
-    Extension(principal): Extension<Principal>,
-    PathParam(id): PathParam<FlowId>,
-) -> ApiResult<axum::Json<u64>> {
-    flow(&state, &principal, id)
-        .await?
-        .common
-        .max_bit_rate
-        .map(axum::Json)
-        .ok_or_else(|| unset(id, "max_bit_rate"))
-}
-
-async fn put_max_bit_rate(
-    State(state): State<AppState>,
-    Extension(principal): Extension<Principal>,
-    PathParam(id): PathParam<FlowId>,
-    Json(v): Json<u64>,
-) -> ApiResult<StatusCode> {
-    edit(&state, &principal, id, FlowEdit::MaxBitRate(Some(v))).await
-}
-
-async fn delete_max_bit_rate(
-    State(state): State<AppState>,
-    Extension(principal): Extension<Principal>,
-    PathParam(id): PathParam<FlowId>,
-) -> ApiResult<StatusCode> {
-    edit(&state, &principal, id, FlowEdit::MaxBitRate(None)).await
-}
-
-async fn get_avg_bit_rate(
-    State(state): State<AppState>,
-    Extension(principal): Extension<Principal>,
-    PathParam(id): PathParam<FlowId>,
-) -> ApiResult<axum::Json<u64>> {
-    flow(&state, &principal, id)
-        .await?
-        .media
-        .avg_bit_rate
-        .map(axum::Json)
-        .ok_or_else(|| unset(id, "avg_bit_rate"))
-}
-
-async fn put_avg_bit_rate(
-    State(state): State<AppState>,
-    Extension(principal): Extension<Principal>,
-    PathParam(id): PathParam<FlowId>,
-    Json(v): Json<u64>,
-) -> ApiResult<StatusCode> {
-    edit(&state, &principal, id, FlowEdit::AvgBitRate(Some(v))).await
-}
-
-async fn delete_avg_bit_rate(
-    State(state): State<AppState>,
-    Extension(principal): Extension<Principal>,
-    PathParam(id): PathParam<FlowId>,
-) -> ApiResult<StatusCode> {
-    edit(&state, &principal, id, FlowEdit::AvgBitRate(None)).await
-}
+optional_property!(
+    get_label,
+    put_label,
+    delete_label,
+    "label",
+    String,
+    |f| f.common.label,
+    FlowEdit::Label
+);
+optional_property!(
+    get_description,
+    put_description,
+    delete_description,
+    "description",
+    String,
+    |f| f.common.description,
+    FlowEdit::Description
+);
+optional_property!(
+    get_collection,
+    put_collection,
+    delete_collection,
+    "flow_collection",
+    Vec<FlowCollectionItem>,
+    |f| f.common.flow_collection,
+    FlowEdit::Collection
+);
+optional_property!(
+    get_max_bit_rate,
+    put_max_bit_rate,
+    delete_max_bit_rate,
+    "max_bit_rate",
+    u64,
+    |f| f.common.max_bit_rate,
+    FlowEdit::MaxBitRate
+);
+optional_property!(
+    get_avg_bit_rate,
+    put_avg_bit_rate,
+    delete_avg_bit_rate,
+    "avg_bit_rate",
+    u64,
+    |f| f.media.avg_bit_rate,
+    FlowEdit::AvgBitRate
+);
