@@ -6,10 +6,12 @@
 //! [`Index`](rushes_index::Index) and the media store. Errors are [`CoreError`]s, which say
 //! what kind of failure happened (bad request, not found, ...) without knowing HTTP.
 //!
-//! Background work (deletion requests, garbage collection of media objects) lives in
-//! `workers/`.
+//! Background work (deletion requests, garbage collection of media objects, webhook
+//! delivery from the outbox) lives in `workers/`. [`Principal`] is the caller as the rules
+//! see it; `classes` decides what its `auth_classes` allow.
 //!
-//! **Invariant:** core knows no HTTP: no axum, no status codes.
+//! **Invariant:** core serves no HTTP: no axum, no status codes. Its only HTTP is the
+//! client that delivers webhooks.
 
 pub mod classes;
 mod clock;
