@@ -20,9 +20,12 @@ pub enum IndexError {
     /// The index has been closed.
     #[error("the index is closed")]
     Closed,
-    /// The database answered with an error.
+    /// SQLite answered with an error.
     #[error("database error: {0}")]
     Database(#[from] rusqlite::Error),
+    /// PostgreSQL answered with an error, or the connection to it failed.
+    #[error("database error: {0}")]
+    Postgres(#[from] postgres::Error),
     /// A JSON document stored in a row could not be read or written.
     #[error("stored JSON: {0}")]
     Json(#[from] serde_json::Error),
@@ -43,19 +46,51 @@ impl IndexError {
                     | ErrorCode::CannotOpen
                     | ErrorCode::OutOfMemory
             ),
+            IndexError::Postgres(e) => pg_unavailable(e),
             _ => false,
         }
     }
 }
 
-/// Maps a unique-constraint violation to [`IndexError::Conflict`] with `what` as the message.
-pub(crate) fn conflict_on_unique(e: rusqlite::Error, what: impl FnOnce() -> String) -> IndexError {
-    if let rusqlite::Error::SqliteFailure(f, _) = &e {
-        if f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE
-            || f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY
-        {
-            return IndexError::Conflict(what());
+/// True when a PostgreSQL error says the server is gone, starting, stopping, overloaded
+/// or made this transaction give way (deadlock, serialization): worth a retry.
+fn pg_unavailable(e: &postgres::Error) -> bool {
+    if e.is_closed() {
+        return true;
+    }
+    match e.code() {
+        // No SQLSTATE: the connection or the protocol failed.
+        None => true,
+        Some(code) => {
+            let c = code.code();
+            c.starts_with("08") // connection exception
+                || c.starts_with("53") // insufficient resources
+                || c.starts_with("57P") // operator intervention: shutdown, cannot connect now
+                || c == "40001" // serialization failure
+                || c == "40P01" // deadlock detected
+                || c == "25P03" // idle in transaction timeout
         }
     }
-    IndexError::Database(e)
+}
+
+/// Maps a unique-constraint violation to [`IndexError::Conflict`] with `what` as the
+/// message; other errors pass through. Takes either engine's error.
+pub(crate) fn conflict_on_unique(
+    e: impl Into<IndexError>,
+    what: impl FnOnce() -> String,
+) -> IndexError {
+    let e = e.into();
+    let unique = match &e {
+        IndexError::Database(rusqlite::Error::SqliteFailure(f, _)) => {
+            f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE
+                || f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY
+        }
+        IndexError::Postgres(p) => p.code() == Some(&postgres::error::SqlState::UNIQUE_VIOLATION),
+        _ => false,
+    };
+    if unique {
+        IndexError::Conflict(what())
+    } else {
+        e
+    }
 }

@@ -15,25 +15,24 @@
 //!
 //! **Invariant:** a write and the outbox rows it produces commit in one transaction.
 
+mod db;
 mod error;
-mod sqlite;
+mod sql;
 
 pub use error::IndexError;
-pub use sqlite::deletion::{DeletionRow, DeletionSort, NewDeletion};
-pub use sqlite::events::NewEvent;
-pub use sqlite::flows::{FlowFilter, FlowRow, FlowWrite, SourceIfNew, SourceIfOrphan, TimeFilter};
-pub use sqlite::listing::{Page, PageKey, TagFilter};
-pub use sqlite::objects::{InstanceKey, InstanceRow, NewObject, ObjectRefs, ObjectRow};
-pub use sqlite::outbox::{DeliveryRow, EventRow};
-pub use sqlite::profiles::ProfileFilter;
-pub use sqlite::segments::{
+pub use sql::deletion::{DeletionRow, DeletionSort, NewDeletion};
+pub use sql::events::NewEvent;
+pub use sql::flows::{FlowFilter, FlowRow, FlowWrite, SourceIfNew, SourceIfOrphan, TimeFilter};
+pub use sql::listing::{Page, PageKey, TagFilter};
+pub use sql::objects::{InstanceKey, InstanceRow, NewObject, ObjectRefs, ObjectRow};
+pub use sql::outbox::{DeliveryRow, EventRow};
+pub use sql::profiles::ProfileFilter;
+pub use sql::segments::{
     FlowSegments, NewSegment, SegmentFlow, SegmentPage, SegmentRow, SegmentSelection,
 };
-pub use sqlite::sources::{
-    ListSpec, NewSource, SortBy, SourceCollections, SourceFilter, SourceRow,
-};
-pub use sqlite::webhooks::WebhookRow;
-pub use sqlite::{Index, Tx, MAX_BATCH};
+pub use sql::sources::{ListSpec, NewSource, SortBy, SourceCollections, SourceFilter, SourceRow};
+pub use sql::webhooks::WebhookRow;
+pub use sql::{Index, Tx, MAX_BATCH};
 
 /// Result type of index operations.
 pub type Result<T, E = IndexError> = std::result::Result<T, E>;

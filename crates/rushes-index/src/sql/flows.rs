@@ -8,7 +8,7 @@ use super::events::NewEvent;
 use super::listing::{paginate, push_tag_filters, Page, PageKey, Sql, TagFilter};
 use super::sources::{order, ListSpec, NewSource};
 use crate::error::conflict_on_unique;
-use crate::sqlite::Tx;
+use crate::sql::Tx;
 use crate::{Index, IndexError, Result};
 
 /// A stored Flow. `doc` is the Flow JSON as last written, without derived fields.

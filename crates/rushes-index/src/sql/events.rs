@@ -2,7 +2,7 @@
 
 use rusqlite::params;
 
-use crate::sqlite::Tx;
+use crate::sql::Tx;
 use crate::Result;
 
 /// An event to append to the outbox.

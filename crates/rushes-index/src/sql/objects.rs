@@ -4,8 +4,8 @@
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
 use crate::error::conflict_on_unique;
-use crate::sqlite::classes::json_list;
-use crate::sqlite::Tx;
+use crate::sql::classes::json_list;
+use crate::sql::Tx;
 use crate::{Index, IndexError, Result};
 
 /// One object row.

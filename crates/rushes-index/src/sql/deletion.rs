@@ -4,7 +4,7 @@ use rusqlite::{params, OptionalExtension, Row};
 
 use super::classes::{classes_of, push_visible, DELETION, FLOW};
 use super::listing::{paginate, Order, Page, PageKey, Sql};
-use crate::sqlite::Tx;
+use crate::sql::Tx;
 use crate::{Index, Result};
 
 /// A stored deletion request. `doc` is the request as clients see it.

@@ -25,6 +25,7 @@ use std::time::Duration;
 use rusqlite::{Connection, OpenFlags};
 use tokio::sync::{oneshot, watch, Semaphore};
 
+use crate::db::Conn;
 use crate::{IndexError, Result};
 
 /// Most write closures committed together.
@@ -63,6 +64,8 @@ const MIGRATIONS: &[(&str, &str)] = &[
 /// modules add their statements to it (`impl Tx<'_>` blocks).
 pub struct Tx<'c> {
     pub(crate) conn: &'c Connection,
+    /// The same connection, through the engine-neutral interface of `db.rs`.
+    pub(crate) db: Conn<'c>,
     /// The seq of the last outbox event this transaction inserted (0: none yet).
     pub(crate) last_event: Cell<i64>,
 }
@@ -112,7 +115,7 @@ impl Index {
             tokio::task::spawn_blocking(move || -> Result<(Connection, PathBuf, i64)> {
                 let conn = open_connection(&path, false)?;
                 migrate(&conn)?;
-                let head = crate::sqlite::outbox::outbox_head(&conn)?;
+                let head = crate::sql::outbox::outbox_head(&conn)?;
                 // The checkpointer thread does this work; the writer only appends.
                 conn.pragma_update(None, "wal_autocheckpoint", 0)?;
                 Ok((conn, path, head))
@@ -213,6 +216,15 @@ impl Index {
         })
         .await
         .map_err(|e| IndexError::Corrupt(format!("a read failed: {e}")))?
+    }
+
+    /// Runs `f` with a read connection (engine-neutral) on a blocking thread.
+    pub(crate) async fn read_db<T, F>(&self, f: F) -> Result<T>
+    where
+        F: FnOnce(Conn<'_>) -> Result<T> + Send + 'static,
+        T: Send + 'static,
+    {
+        self.read(move |c| f(Conn::Lite(c))).await
     }
 
     /// The seq of the last committed outbox event: changes right after each commit that
@@ -338,6 +350,7 @@ fn migrate(conn: &Connection) -> Result<()> {
 fn writer_loop(conn: Connection, jobs: mpsc::Receiver<Job>, events: watch::Sender<i64>) {
     let tx = Tx {
         conn: &conn,
+        db: Conn::Lite(&conn),
         last_event: Cell::new(0),
     };
     let mut done: Vec<Completion> = Vec::with_capacity(MAX_BATCH);

@@ -4,7 +4,7 @@
 use rusqlite::{params, Connection};
 
 use super::listing::Sql;
-use crate::sqlite::Tx;
+use crate::sql::Tx;
 use crate::Result;
 
 /// `resource_classes.kind` of a source's own classes.

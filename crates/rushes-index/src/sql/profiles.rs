@@ -4,7 +4,7 @@ use rusqlite::{params, OptionalExtension};
 
 use super::listing::{paginate, Order, Page, PageKey, Sql};
 use crate::error::conflict_on_unique;
-use crate::sqlite::Tx;
+use crate::sql::Tx;
 use crate::{Index, Result};
 
 /// Filters of `GET /service/profiles`.

@@ -5,7 +5,7 @@ use rusqlite::{params, OptionalExtension, Row};
 use super::classes::{classes_of, push_visible, SOURCE};
 use super::events::NewEvent;
 use super::listing::{paginate, push_tag_filters, Order, Page, PageKey, Sql, TagFilter};
-use crate::sqlite::Tx;
+use crate::sql::Tx;
 use crate::{Index, Result};
 
 /// A stored Source. `doc` is its JSON without the derived collection fields.

@@ -5,7 +5,7 @@ use rusqlite::{params, OptionalExtension, Row};
 use super::classes::WEBHOOK;
 use super::listing::{paginate, push_tag_filters, Order, Page, PageKey, Sql, TagFilter};
 use crate::error::conflict_on_unique;
-use crate::sqlite::Tx;
+use crate::sql::Tx;
 use crate::{Index, Result};
 
 /// A stored webhook registration. `doc` includes `api_key_value`; never show it.

@@ -3,7 +3,7 @@
 
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
-use crate::sqlite::Tx;
+use crate::sql::Tx;
 use crate::{Index, Result};
 
 /// One outbox event as stored.

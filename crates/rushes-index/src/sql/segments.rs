@@ -9,9 +9,9 @@ use std::collections::HashMap;
 
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
-use crate::sqlite::classes::{classes_of, FLOW};
-use crate::sqlite::objects::instances_of;
-use crate::sqlite::Tx;
+use crate::sql::classes::{classes_of, FLOW};
+use crate::sql::objects::instances_of;
+use crate::sql::Tx;
 use crate::{Index, InstanceRow, Result};
 
 /// What the segment operations need to know about a flow.
