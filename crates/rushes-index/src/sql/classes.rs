@@ -1,9 +1,8 @@
 //! Auth classes: the rows that hold the `auth_classes` tag of sources, flows (effective
 //! classes) and webhooks, and the predicate that filters listings by them.
 
-use rusqlite::{params, Connection};
-
 use super::listing::Sql;
+use crate::db::{p, Conn};
 use crate::sql::Tx;
 use crate::Result;
 
@@ -17,14 +16,12 @@ pub(crate) const WEBHOOK: i64 = 3;
 pub(crate) const DELETION: i64 = 4;
 
 /// The classes of resource `(kind, pk)`, sorted; empty when unclassified.
-pub(crate) fn classes_of(c: &Connection, kind: i64, pk: i64) -> Result<Vec<String>> {
-    let mut st = c.prepare_cached(
+pub(crate) fn classes_of(c: Conn<'_>, kind: i64, pk: i64) -> Result<Vec<String>> {
+    c.query(
         "SELECT class FROM resource_classes WHERE kind = ?1 AND pk = ?2 ORDER BY class",
-    )?;
-    let rows = st
-        .query_map(params![kind, pk], |r| r.get(0))?
-        .collect::<rusqlite::Result<Vec<String>>>()?;
-    Ok(rows)
+        p![kind, pk],
+        |r| r.get(0),
+    )
 }
 
 /// The classes as a JSON array, bound as one parameter (so the statement stays cacheable).
@@ -38,9 +35,15 @@ pub(crate) fn push_visible(q: &mut Sql, kind: i64, pk_expr: &str, classes: &[Str
     q.push(&format!(
         " AND (NOT EXISTS (SELECT 1 FROM resource_classes rc WHERE rc.kind = {kind} AND rc.pk = {pk_expr}) \
          OR EXISTS (SELECT 1 FROM resource_classes rc WHERE rc.kind = {kind} AND rc.pk = {pk_expr} \
-         AND rc.class IN (SELECT value FROM json_each("
+         AND rc.class IN ("
     ));
-    q.bind(json_list(classes)).push("))))");
+    q.push_pick(
+        "SELECT value FROM json_each(",
+        "SELECT jsonb_array_elements_text(CAST(",
+    )
+    .bind(json_list(classes))
+    .push_pick(")", " AS jsonb)")
+    .push("))))");
 }
 
 impl Tx<'_> {
@@ -49,25 +52,27 @@ impl Tx<'_> {
         let mut wanted: Vec<&String> = classes.iter().collect();
         wanted.sort();
         wanted.dedup();
-        let current = classes_of(self.conn, kind, pk)?;
+        let current = classes_of(self.db, kind, pk)?;
         if current.iter().eq(wanted.iter().copied()) {
             return Ok(false);
         }
         self.clear_classes(kind, pk)?;
-        let mut st = self.conn.prepare_cached(
-            "INSERT OR IGNORE INTO resource_classes (kind, pk, class) VALUES (?1, ?2, ?3)",
-        )?;
         for c in wanted {
-            st.execute(params![kind, pk, c])?;
+            self.db.execute(
+                "INSERT INTO resource_classes (kind, pk, class) VALUES (?1, ?2, ?3) \
+                 ON CONFLICT DO NOTHING",
+                p![kind, pk, c],
+            )?;
         }
         Ok(true)
     }
 
     /// Removes every class row of resource `(kind, pk)`.
     pub(crate) fn clear_classes(&self, kind: i64, pk: i64) -> Result<()> {
-        self.conn
-            .prepare_cached("DELETE FROM resource_classes WHERE kind = ?1 AND pk = ?2")?
-            .execute(params![kind, pk])?;
+        self.db.execute(
+            "DELETE FROM resource_classes WHERE kind = ?1 AND pk = ?2",
+            p![kind, pk],
+        )?;
         Ok(())
     }
 
@@ -81,15 +86,13 @@ impl Tx<'_> {
         let classes = match own {
             Some(own) => own.to_vec(),
             None => {
-                let source_pk: Option<i64> = {
-                    use rusqlite::OptionalExtension;
-                    self.conn
-                        .prepare_cached("SELECT pk FROM sources WHERE id = ?1")?
-                        .query_row([source_id], |r| r.get(0))
-                        .optional()?
-                };
+                let source_pk: Option<i64> = self.db.query_opt(
+                    "SELECT pk FROM sources WHERE id = ?1",
+                    p![source_id],
+                    |r| r.get(0),
+                )?;
                 match source_pk {
-                    Some(spk) => classes_of(self.conn, SOURCE, spk)?,
+                    Some(spk) => classes_of(self.db, SOURCE, spk)?,
                     None => Vec::new(),
                 }
             }
@@ -102,31 +105,40 @@ impl Tx<'_> {
     /// `auth_classes` tag of their own, from the source's classes (after the source's tag
     /// changed). Bounded by that source's flows.
     pub(crate) fn refresh_source_flows(&self, source_pk: i64, source_id: &str) -> Result<()> {
-        self.conn
-            .prepare_cached(
+        self.db.execute(
+            self.db.pick(
                 "DELETE FROM resource_classes WHERE kind = ?1 AND pk IN (SELECT f.pk FROM flows f \
                  WHERE f.source_id = ?2 AND json_type(f.doc, '$.tags.auth_classes') IS NULL)",
-            )?
-            .execute(params![FLOW, source_id])?;
-        self.conn
-            .prepare_cached(
-                "INSERT OR IGNORE INTO resource_classes (kind, pk, class) \
+                "DELETE FROM resource_classes WHERE kind = ?1 AND pk IN (SELECT f.pk FROM flows f \
+                 WHERE f.source_id = ?2 AND (f.doc::jsonb #> '{tags,auth_classes}') IS NULL)",
+            ),
+            p![FLOW, source_id],
+        )?;
+        self.db.execute(
+            self.db.pick(
+                "INSERT INTO resource_classes (kind, pk, class) \
                  SELECT ?1, f.pk, c.class FROM flows f JOIN resource_classes c ON c.kind = ?2 AND c.pk = ?3 \
-                 WHERE f.source_id = ?4 AND json_type(f.doc, '$.tags.auth_classes') IS NULL",
-            )?
-            .execute(params![FLOW, SOURCE, source_pk, source_id])?;
+                 WHERE f.source_id = ?4 AND json_type(f.doc, '$.tags.auth_classes') IS NULL \
+                 ON CONFLICT DO NOTHING",
+                "INSERT INTO resource_classes (kind, pk, class) \
+                 SELECT CAST(?1 AS BIGINT), f.pk, c.class FROM flows f JOIN resource_classes c ON c.kind = ?2 AND c.pk = ?3 \
+                 WHERE f.source_id = ?4 AND (f.doc::jsonb #> '{tags,auth_classes}') IS NULL \
+                 ON CONFLICT DO NOTHING",
+            ),
+            p![FLOW, SOURCE, source_pk, source_id],
+        )?;
         Ok(())
     }
 
     /// The effective classes of flow `pk`, read inside the transaction.
     pub fn flow_classes(&self, pk: i64) -> Result<Vec<String>> {
-        classes_of(self.conn, FLOW, pk)
+        classes_of(self.db, FLOW, pk)
     }
 
     /// Whether object `object_id` is referenced (as media or init object) by a segment of
     /// a flow that is unclassified or shares one of `classes`.
     pub fn object_visible(&self, object_id: &str, classes: &[String]) -> Result<bool> {
-        object_visible(self.conn, object_id, classes)
+        object_visible(self.db, object_id, classes)
     }
 }
 
@@ -135,22 +147,28 @@ impl crate::Index {
     /// unclassified or shares one of `classes` (as [`Tx::object_visible`]).
     pub async fn object_visible(&self, object_id: &str, classes: &[String]) -> Result<bool> {
         let (id, classes) = (object_id.to_owned(), classes.to_vec());
-        self.read(move |c| object_visible(c, &id, &classes)).await
+        self.read_db(move |c| object_visible(c, &id, &classes))
+            .await
     }
 }
 
 /// See [`Tx::object_visible`].
-fn object_visible(c: &Connection, object_id: &str, classes: &[String]) -> Result<bool> {
-    use rusqlite::OptionalExtension;
-    let found = c
-        .prepare_cached(
+fn object_visible(c: Conn<'_>, object_id: &str, classes: &[String]) -> Result<bool> {
+    let found = c.query_opt(
+        c.pick(
             "SELECT 1 FROM (SELECT flow_pk FROM segments WHERE object_id = ?1 \
              UNION SELECT flow_pk FROM segments WHERE init_object_id = ?1) s \
              WHERE NOT EXISTS (SELECT 1 FROM resource_classes rc WHERE rc.kind = 2 AND rc.pk = s.flow_pk) \
              OR EXISTS (SELECT 1 FROM resource_classes rc WHERE rc.kind = 2 AND rc.pk = s.flow_pk \
              AND rc.class IN (SELECT value FROM json_each(?2))) LIMIT 1",
-        )?
-        .query_row(params![object_id, json_list(classes)], |_| Ok(()))
-        .optional()?;
+            "SELECT 1 FROM (SELECT flow_pk FROM segments WHERE object_id = ?1 \
+             UNION SELECT flow_pk FROM segments WHERE init_object_id = ?1) s \
+             WHERE NOT EXISTS (SELECT 1 FROM resource_classes rc WHERE rc.kind = 2 AND rc.pk = s.flow_pk) \
+             OR EXISTS (SELECT 1 FROM resource_classes rc WHERE rc.kind = 2 AND rc.pk = s.flow_pk \
+             AND rc.class IN (SELECT jsonb_array_elements_text(CAST(?2 AS jsonb)))) LIMIT 1",
+        ),
+        p![object_id, json_list(classes)],
+        |_| Ok(()),
+    )?;
     Ok(found.is_some())
 }

@@ -79,7 +79,7 @@ impl Index {
                 .query_row([id], deletion_row)
                 .optional()?;
             let Some(row) = row else { return Ok(None) };
-            let classes = classes_of(c, DELETION, row.pk)?;
+            let classes = classes_of(crate::db::Conn::Lite(c), DELETION, row.pk)?;
             Ok(Some((row, classes)))
         })
         .await
@@ -171,7 +171,7 @@ impl Tx<'_> {
                 ],
                 |r| r.get(0),
             )?;
-        self.set_classes(DELETION, pk, &classes_of(self.conn, FLOW, d.flow_pk)?)?;
+        self.set_classes(DELETION, pk, &classes_of(self.db, FLOW, d.flow_pk)?)?;
         Ok(())
     }
 

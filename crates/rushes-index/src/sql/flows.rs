@@ -141,7 +141,7 @@ impl Index {
                 .query_row([id], flow_row)
                 .optional()?;
             let Some(row) = row else { return Ok(None) };
-            let classes = classes_of(c, FLOW, row.pk)?;
+            let classes = classes_of(crate::db::Conn::Lite(c), FLOW, row.pk)?;
             Ok(Some((row, classes)))
         })
         .await
@@ -149,7 +149,7 @@ impl Index {
 
     /// The effective auth classes of Flow `pk`.
     pub async fn flow_classes(&self, pk: i64) -> Result<Vec<String>> {
-        self.read(move |c| classes_of(c, FLOW, pk)).await
+        self.read_db(move |c| classes_of(c, FLOW, pk)).await
     }
 
     /// The Flow's timerange as half-open nanoseconds: the start of its first Segment and
@@ -279,7 +279,7 @@ impl Index {
         order.push_order_limit(&mut q, spec.limit);
         let rows = self
             .read(move |c| {
-                q.query(c, |r| {
+                q.query_lite(c, |r| {
                     let row = flow_row(r)?;
                     let key = PageKey {
                         k1: r.get(11)?,

@@ -301,7 +301,7 @@ impl Index {
                 return Ok(None);
             };
             let classes = if with_classes {
-                Some(classes_of(c, FLOW, flow.pk)?)
+                Some(classes_of(crate::db::Conn::Lite(c), FLOW, flow.pk)?)
             } else {
                 None
             };

@@ -127,7 +127,7 @@ impl Index {
                 .query_row([id], source_row)
                 .optional()?;
             let Some(row) = row else { return Ok(None) };
-            let classes = classes_of(c, SOURCE, row.pk)?;
+            let classes = classes_of(crate::db::Conn::Lite(c), SOURCE, row.pk)?;
             Ok(Some((row, classes)))
         })
         .await
@@ -174,7 +174,7 @@ impl Index {
         order.push_order_limit(&mut q, spec.limit);
         let rows = self
             .read(move |c| {
-                q.query(c, |r| {
+                q.query_lite(c, |r| {
                     let row = source_row(r)?;
                     let key = PageKey {
                         k1: r.get(7)?,
