@@ -115,7 +115,7 @@ impl Index {
             tokio::task::spawn_blocking(move || -> Result<(Connection, PathBuf, i64)> {
                 let conn = open_connection(&path, false)?;
                 migrate(&conn)?;
-                let head = crate::sql::outbox::outbox_head(&conn)?;
+                let head = crate::sql::outbox::outbox_head(Conn::Lite(&conn))?;
                 // The checkpointer thread does this work; the writer only appends.
                 conn.pragma_update(None, "wal_autocheckpoint", 0)?;
                 Ok((conn, path, head))
