@@ -1,12 +1,11 @@
 //! Flows: rows, create/replace with their collection members and implicit Sources,
 //! listings, timeranges from the segment index, and removal of the Flow row.
 
-use rusqlite::{params, OptionalExtension, Row};
-
 use super::classes::{classes_of, push_visible, FLOW};
 use super::events::NewEvent;
 use super::listing::{paginate, push_tag_filters, Page, PageKey, Sql, TagFilter};
 use super::sources::{order, ListSpec, NewSource};
+use crate::db::{p, Row};
 use crate::error::conflict_on_unique;
 use crate::sql::Tx;
 use crate::{Index, IndexError, Result};
@@ -102,7 +101,7 @@ const FLOW_COLS: &str =
                          f.segments_updated, f.created_ms, f.updated_ms";
 
 /// Reads a row of [`FLOW_COLS`] (columns 0 to 10).
-fn flow_row(r: &Row<'_>) -> rusqlite::Result<FlowRow> {
+fn flow_row(r: &Row<'_>) -> Result<FlowRow> {
     Ok(FlowRow {
         pk: r.get(0)?,
         id: r.get(1)?,
@@ -122,11 +121,11 @@ impl Index {
     /// The Flow with id `id`, if any.
     pub async fn get_flow(&self, id: &str) -> Result<Option<FlowRow>> {
         let id = id.to_owned();
-        self.read(move |c| {
-            Ok(
-                c.prepare_cached(&format!("SELECT {FLOW_COLS} FROM flows f WHERE f.id = ?1"))?
-                    .query_row([id], flow_row)
-                    .optional()?,
+        self.read_db(move |c| {
+            c.query_opt(
+                &format!("SELECT {FLOW_COLS} FROM flows f WHERE f.id = ?1"),
+                p![id],
+                flow_row,
             )
         })
         .await
@@ -135,13 +134,16 @@ impl Index {
     /// The Flow with id `id` and its effective auth classes, in one read.
     pub async fn get_flow_with_classes(&self, id: &str) -> Result<Option<(FlowRow, Vec<String>)>> {
         let id = id.to_owned();
-        self.read(move |c| {
-            let row = c
-                .prepare_cached(&format!("SELECT {FLOW_COLS} FROM flows f WHERE f.id = ?1"))?
-                .query_row([id], flow_row)
-                .optional()?;
-            let Some(row) = row else { return Ok(None) };
-            let classes = classes_of(crate::db::Conn::Lite(c), FLOW, row.pk)?;
+        self.read_db(move |c| {
+            let Some(row) = c.query_opt(
+                &format!("SELECT {FLOW_COLS} FROM flows f WHERE f.id = ?1"),
+                p![id],
+                flow_row,
+            )?
+            else {
+                return Ok(None);
+            };
+            let classes = classes_of(c, FLOW, row.pk)?;
             Ok(Some((row, classes)))
         })
         .await
@@ -168,22 +170,20 @@ impl Index {
             Some(qs) => (qs, qs.saturating_sub(max_segment_ns)),
             None => (i64::MIN, i64::MIN),
         };
-        self.read(move |c| {
-            let first: Option<i64> = c
-                .prepare_cached(
-                    "SELECT start_ns FROM segments WHERE flow_pk = ?1 AND start_ns < ?2 \
-                     AND start_ns >= ?3 AND end_ns > ?4 ORDER BY start_ns ASC LIMIT 1",
-                )?
-                .query_row(params![pk, qe, lower, qs], |r| r.get(0))
-                .optional()?;
+        self.read_db(move |c| {
+            let first: Option<i64> = c.query_opt(
+                "SELECT start_ns FROM segments WHERE flow_pk = ?1 AND start_ns < ?2 \
+                 AND start_ns >= ?3 AND end_ns > ?4 ORDER BY start_ns ASC LIMIT 1",
+                p![pk, qe, lower, qs],
+                |r| r.get(0),
+            )?;
             let Some(first) = first else { return Ok(None) };
-            let last: Option<i64> = c
-                .prepare_cached(
-                    "SELECT end_ns FROM segments WHERE flow_pk = ?1 AND start_ns < ?2 \
-                     ORDER BY start_ns DESC LIMIT 1",
-                )?
-                .query_row(params![pk, qe], |r| r.get(0))
-                .optional()?;
+            let last: Option<i64> = c.query_opt(
+                "SELECT end_ns FROM segments WHERE flow_pk = ?1 AND start_ns < ?2 \
+                 ORDER BY start_ns DESC LIMIT 1",
+                p![pk, qe],
+                |r| r.get(0),
+            )?;
             Ok(last.filter(|&e| e > qs).map(|e| (first, e)))
         })
         .await
@@ -198,16 +198,15 @@ impl Index {
     /// For each of `ids`, in order, the ids of the Flows whose collection holds it: one
     /// read for a whole page of Flows.
     pub async fn flows_collected_by(&self, ids: Vec<String>) -> Result<Vec<Vec<String>>> {
-        self.read(move |c| {
-            let mut st = c.prepare_cached(
-                "SELECT p.id FROM flow_collection_members m JOIN flows p ON p.pk = m.parent_pk \
-                 WHERE m.member_id = ?1 ORDER BY p.pk",
-            )?;
+        self.read_db(move |c| {
             ids.iter()
                 .map(|id| {
-                    st.query_map([id], |r| r.get(0))?
-                        .collect::<rusqlite::Result<Vec<String>>>()
-                        .map_err(Into::into)
+                    c.query(
+                        "SELECT p.id FROM flow_collection_members m JOIN flows p ON p.pk = m.parent_pk \
+                         WHERE m.member_id = ?1 ORDER BY p.pk",
+                        p![id],
+                        |r| r.get(0),
+                    )
                 })
                 .collect()
         })
@@ -278,8 +277,8 @@ impl Index {
         order.push_after(&mut q, spec.after.as_ref());
         order.push_order_limit(&mut q, spec.limit);
         let rows = self
-            .read(move |c| {
-                q.query_lite(c, |r| {
+            .read_db(move |c| {
+                q.query(c, |r| {
                     let row = flow_row(r)?;
                     let key = PageKey {
                         k1: r.get(11)?,
@@ -295,12 +294,12 @@ impl Index {
 
     /// How many Segments Flow `pk` has, counting no further than `cap`.
     pub async fn count_segments_capped(&self, pk: i64, cap: u32) -> Result<u64> {
-        self.read(move |c| {
-            let n: i64 = c
-                .prepare_cached(
-                    "SELECT COUNT(*) FROM (SELECT 1 FROM segments WHERE flow_pk = ?1 LIMIT ?2)",
-                )?
-                .query_row(params![pk, i64::from(cap)], |r| r.get(0))?;
+        self.read_db(move |c| {
+            let n: i64 = c.query_one(
+                "SELECT COUNT(*) FROM (SELECT 1 FROM segments WHERE flow_pk = ?1 LIMIT ?2) s",
+                p![pk, i64::from(cap)],
+                |r| r.get(0),
+            )?;
             Ok(n.max(0) as u64)
         })
         .await
@@ -309,15 +308,17 @@ impl Index {
 
 impl Tx<'_> {
     fn replace_members(&self, pk: i64, members: &[(String, String)]) -> Result<()> {
-        self.conn
-            .prepare_cached("DELETE FROM flow_collection_members WHERE parent_pk = ?1")?
-            .execute([pk])?;
-        let mut st = self.conn.prepare_cached(
-            "INSERT INTO flow_collection_members (parent_pk, member_id, role, position) \
-             VALUES (?1, ?2, ?3, ?4)",
+        self.db.execute(
+            "DELETE FROM flow_collection_members WHERE parent_pk = ?1",
+            p![pk],
         )?;
         for (position, (member, role)) in members.iter().enumerate() {
-            st.execute(params![pk, member, role, position as i64])
+            self.db
+                .execute(
+                    "INSERT INTO flow_collection_members (parent_pk, member_id, role, position) \
+                     VALUES (?1, ?2, ?3, ?4)",
+                    p![pk, member, role, position],
+                )
                 .map_err(|e| {
                     conflict_on_unique(e, || {
                         format!("flow {member} appears twice in the flow collection")
@@ -347,14 +348,12 @@ impl Tx<'_> {
             self.insert_event(&source.created_event)?;
         }
         let pk: i64 = self
-            .conn
-            .prepare_cached(
+            .db
+            .query_one(
                 "INSERT INTO flows (id, source_id, format, codec, label, frame_width, frame_height, \
                  read_only, doc, profile_id, status, init_segments, created_ms, updated_ms) \
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?13) RETURNING pk",
-            )?
-            .query_row(
-                params![
+                p![
                     w.id,
                     w.source_id,
                     w.format,
@@ -392,10 +391,12 @@ impl Tx<'_> {
         events: &[NewEvent<'_>],
     ) -> Result<bool> {
         let unchanged = self
-            .conn
-            .prepare_cached("SELECT 1 FROM flows WHERE pk = ?1 AND doc = ?2")?
-            .query_row(params![pk, expected_doc], |_| Ok(()))
-            .optional()?
+            .db
+            .query_opt(
+                "SELECT 1 FROM flows WHERE pk = ?1 AND doc = ?2",
+                p![pk, expected_doc],
+                |_| Ok(()),
+            )?
             .is_some();
         if !unchanged {
             return Ok(false);
@@ -406,13 +407,11 @@ impl Tx<'_> {
                 self.insert_event(&s.created_event)?;
             }
         }
-        self.conn
-            .prepare_cached(
-                "UPDATE flows SET source_id = ?1, format = ?2, codec = ?3, label = ?4, frame_width = ?5, \
-                 frame_height = ?6, read_only = ?7, doc = ?8, profile_id = ?9, status = ?10, \
-                 init_segments = ?11, updated_ms = ?12 WHERE pk = ?13",
-            )?
-            .execute(params![
+        self.db.execute(
+            "UPDATE flows SET source_id = ?1, format = ?2, codec = ?3, label = ?4, frame_width = ?5, \
+             frame_height = ?6, read_only = ?7, doc = ?8, profile_id = ?9, status = ?10, \
+             init_segments = ?11, updated_ms = ?12 WHERE pk = ?13",
+            p![
                 w.source_id,
                 w.format,
                 w.codec,
@@ -439,9 +438,8 @@ impl Tx<'_> {
     /// Marks Flow `pk` as being deleted (it refuses new Segments from now on).
     pub fn set_flow_deleting(&self, pk: i64) -> Result<()> {
         let changed = self
-            .conn
-            .prepare_cached("UPDATE flows SET deleting = 1 WHERE pk = ?1")?
-            .execute([pk])?;
+            .db
+            .execute("UPDATE flows SET deleting = 1 WHERE pk = ?1", p![pk])?;
         if changed == 0 {
             return Err(IndexError::NotFound(format!("flow pk {pk}")));
         }
@@ -458,28 +456,24 @@ impl Tx<'_> {
         source: &SourceIfOrphan<'_>,
         flow_deleted: &NewEvent<'_>,
     ) -> Result<bool> {
-        let remaining = self
-            .conn
-            .prepare_cached("SELECT 1 FROM segments WHERE flow_pk = ?1 LIMIT 1")?
-            .query_row([pk], |_| Ok(()))
-            .optional()?;
+        let remaining = self.db.query_opt(
+            "SELECT 1 FROM segments WHERE flow_pk = ?1 LIMIT 1",
+            p![pk],
+            |_| Ok(()),
+        )?;
         if remaining.is_some() {
             return Ok(false);
         }
         let exists = self
-            .conn
-            .prepare_cached("SELECT 1 FROM flows WHERE pk = ?1")?
-            .query_row([pk], |_| Ok(()))
-            .optional()?;
+            .db
+            .query_opt("SELECT 1 FROM flows WHERE pk = ?1", p![pk], |_| Ok(()))?;
         if exists.is_none() {
             return Ok(true);
         }
         // The event first, so that it carries the classes the Flow had.
         self.insert_event(flow_deleted)?;
         self.clear_classes(FLOW, pk)?;
-        self.conn
-            .prepare_cached("DELETE FROM flows WHERE pk = ?1")?
-            .execute([pk])?;
+        self.db.execute("DELETE FROM flows WHERE pk = ?1", p![pk])?;
         self.delete_source_if_orphan(source.source_id, &source.deleted_event)?;
         Ok(true)
     }
