@@ -1,9 +1,8 @@
 //! Flow deletion requests: rows claimed by workers under a lease, and their listings.
 
-use rusqlite::{params, OptionalExtension, Row};
-
 use super::classes::{classes_of, push_visible, DELETION, FLOW};
 use super::listing::{paginate, Order, Page, PageKey, Sql};
+use crate::db::{p, Conn, Row};
 use crate::sql::Tx;
 use crate::{Index, Result};
 
@@ -40,7 +39,7 @@ pub enum DeletionSort {
 const COLS: &str = "d.pk, d.id, d.flow_id, d.flow_pk, d.status, d.doc";
 
 /// Reads a row of [`COLS`] (columns 0 to 5).
-fn deletion_row(r: &Row<'_>) -> rusqlite::Result<DeletionRow> {
+fn deletion_row(r: &Row<'_>) -> Result<DeletionRow> {
     Ok(DeletionRow {
         pk: r.get(0)?,
         id: r.get(1)?,
@@ -51,18 +50,21 @@ fn deletion_row(r: &Row<'_>) -> rusqlite::Result<DeletionRow> {
     })
 }
 
+/// Deletion request `id`, if any.
+fn deletion_by_id(c: Conn<'_>, id: &str) -> Result<Option<DeletionRow>> {
+    c.query_opt(
+        "SELECT d.pk, d.id, d.flow_id, d.flow_pk, d.status, d.doc \
+         FROM deletion_requests d WHERE d.id = ?1",
+        p![id],
+        deletion_row,
+    )
+}
+
 impl Index {
     /// Deletion request `id`, if any.
     pub async fn get_deletion(&self, id: &str) -> Result<Option<DeletionRow>> {
         let id = id.to_owned();
-        self.read(move |c| {
-            Ok(c.prepare_cached(&format!(
-                "SELECT {COLS} FROM deletion_requests d WHERE d.id = ?1"
-            ))?
-            .query_row([id], deletion_row)
-            .optional()?)
-        })
-        .await
+        self.read_db(move |c| deletion_by_id(c, &id)).await
     }
 
     /// Deletion request `id` and its auth classes (its Flow's when it was made), in one read.
@@ -71,15 +73,11 @@ impl Index {
         id: &str,
     ) -> Result<Option<(DeletionRow, Vec<String>)>> {
         let id = id.to_owned();
-        self.read(move |c| {
-            let row = c
-                .prepare_cached(&format!(
-                    "SELECT {COLS} FROM deletion_requests d WHERE d.id = ?1"
-                ))?
-                .query_row([id], deletion_row)
-                .optional()?;
-            let Some(row) = row else { return Ok(None) };
-            let classes = classes_of(crate::db::Conn::Lite(c), DELETION, row.pk)?;
+        self.read_db(move |c| {
+            let Some(row) = deletion_by_id(c, &id)? else {
+                return Ok(None);
+            };
+            let classes = classes_of(c, DELETION, row.pk)?;
             Ok(Some((row, classes)))
         })
         .await
@@ -88,13 +86,14 @@ impl Index {
     /// The unfinished deletion request of Flow `flow_id`, if any.
     pub async fn pending_deletion_for_flow(&self, flow_id: &str) -> Result<Option<DeletionRow>> {
         let flow_id = flow_id.to_owned();
-        self.read(move |c| {
-            Ok(c.prepare_cached(&format!(
-                "SELECT {COLS} FROM deletion_requests d WHERE d.flow_id = ?1 \
-                 AND d.status IN ('created', 'started') ORDER BY d.pk LIMIT 1"
-            ))?
-            .query_row([flow_id], deletion_row)
-            .optional()?)
+        self.read_db(move |c| {
+            c.query_opt(
+                "SELECT d.pk, d.id, d.flow_id, d.flow_pk, d.status, d.doc \
+                 FROM deletion_requests d WHERE d.flow_id = ?1 \
+                 AND d.status IN ('created', 'started') ORDER BY d.pk LIMIT 1",
+                p![flow_id],
+                deletion_row,
+            )
         })
         .await
     }
@@ -134,7 +133,7 @@ impl Index {
         order.push_after(&mut q, after);
         order.push_order_limit(&mut q, limit);
         let rows = self
-            .read(move |c| {
+            .read_db(move |c| {
                 q.query(c, |r| {
                     let row = deletion_row(r)?;
                     let key = PageKey {
@@ -153,24 +152,20 @@ impl Index {
 impl Tx<'_> {
     /// Inserts a deletion request; it keeps its Flow's auth classes of this moment.
     pub fn insert_deletion(&self, d: &NewDeletion<'_>) -> Result<()> {
-        let pk: i64 = self
-            .conn
-            .prepare_cached(
-                "INSERT INTO deletion_requests (id, flow_id, flow_pk, status, doc, created_ms, expiry_ms) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) RETURNING pk",
-            )?
-            .query_row(
-                params![
-                    d.id,
-                    d.flow_id,
-                    d.flow_pk,
-                    d.status,
-                    d.doc,
-                    d.created_ms,
-                    d.expiry_ms
-                ],
-                |r| r.get(0),
-            )?;
+        let pk: i64 = self.db.query_one(
+            "INSERT INTO deletion_requests (id, flow_id, flow_pk, status, doc, created_ms, expiry_ms) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) RETURNING pk",
+            p![
+                d.id,
+                d.flow_id,
+                d.flow_pk,
+                d.status,
+                d.doc,
+                d.created_ms,
+                d.expiry_ms
+            ],
+            |r| r.get(0),
+        )?;
         self.set_classes(DELETION, pk, &classes_of(self.db, FLOW, d.flow_pk)?)?;
         Ok(())
     }
@@ -183,16 +178,14 @@ impl Tx<'_> {
         now_ms: i64,
         lease_until_ms: i64,
     ) -> Result<Option<DeletionRow>> {
-        Ok(self
-            .conn
-            .prepare_cached(
-                "UPDATE deletion_requests SET lease_owner = ?1, lease_until_ms = ?2 WHERE pk = (\
-                   SELECT pk FROM deletion_requests WHERE status IN ('created', 'started') \
-                   AND (lease_until_ms IS NULL OR lease_until_ms < ?3) ORDER BY pk LIMIT 1) \
-                 RETURNING pk, id, flow_id, flow_pk, status, doc",
-            )?
-            .query_row(params![owner, lease_until_ms, now_ms], deletion_row)
-            .optional()?)
+        self.db.query_opt(
+            "UPDATE deletion_requests SET lease_owner = ?1, lease_until_ms = ?2 WHERE pk = (\
+               SELECT pk FROM deletion_requests WHERE status IN ('created', 'started') \
+               AND (lease_until_ms IS NULL OR lease_until_ms < ?3) ORDER BY pk LIMIT 1) \
+             RETURNING pk, id, flow_id, flow_pk, status, doc",
+            p![owner, lease_until_ms, now_ms],
+            deletion_row,
+        )
     }
 
     /// Records progress of a claimed request, extending the lease (or releasing it when
@@ -207,33 +200,28 @@ impl Tx<'_> {
         lease_until_ms: Option<i64>,
         expiry_ms: Option<i64>,
     ) -> Result<bool> {
-        let changed = self
-            .conn
-            .prepare_cached(
-                "UPDATE deletion_requests SET status = ?1, doc = ?2, expiry_ms = COALESCE(?3, expiry_ms), \
-                 lease_until_ms = ?4, lease_owner = CASE WHEN ?4 IS NULL THEN NULL ELSE lease_owner END \
-                 WHERE pk = ?5 AND lease_owner = ?6",
-            )?
-            .execute(params![status, doc, expiry_ms, lease_until_ms, pk, owner])?;
+        let changed = self.db.execute(
+            "UPDATE deletion_requests SET status = ?1, doc = ?2, expiry_ms = COALESCE(?3, expiry_ms), \
+             lease_until_ms = ?4, lease_owner = CASE WHEN CAST(?4 AS BIGINT) IS NULL THEN NULL ELSE lease_owner END \
+             WHERE pk = ?5 AND lease_owner = ?6",
+            p![status, doc, expiry_ms, lease_until_ms, pk, owner],
+        )?;
         Ok(changed == 1)
     }
 
     /// Removes finished requests whose expiry has passed.
     pub fn delete_expired_deletions(&self, now_ms: i64) -> Result<u64> {
-        let deleted = self
-            .conn
-            .prepare_cached(
-                "DELETE FROM deletion_requests WHERE status IN ('done', 'error') \
-                 AND expiry_ms IS NOT NULL AND expiry_ms < ?1",
-            )?
-            .execute([now_ms])?;
+        let deleted = self.db.execute(
+            "DELETE FROM deletion_requests WHERE status IN ('done', 'error') \
+             AND expiry_ms IS NOT NULL AND expiry_ms < ?1",
+            p![now_ms],
+        )?;
         if deleted > 0 {
-            self.conn
-                .prepare_cached(
-                    "DELETE FROM resource_classes WHERE kind = ?1 \
-                     AND pk NOT IN (SELECT pk FROM deletion_requests)",
-                )?
-                .execute([DELETION])?;
+            self.db.execute(
+                "DELETE FROM resource_classes WHERE kind = ?1 \
+                 AND pk NOT IN (SELECT pk FROM deletion_requests)",
+                p![DELETION],
+            )?;
         }
         Ok(deleted as u64)
     }
