@@ -1,10 +1,9 @@
 //! Sources: rows, listings with filters and sorts, and the collections inferred from Flows.
 
-use rusqlite::{params, OptionalExtension, Row};
-
 use super::classes::{classes_of, push_visible, SOURCE};
 use super::events::NewEvent;
 use super::listing::{paginate, push_tag_filters, Order, Page, PageKey, Sql, TagFilter};
+use crate::db::{p, Row};
 use crate::sql::Tx;
 use crate::{Index, Result};
 
@@ -87,7 +86,7 @@ pub(crate) fn order(alias: &str, sort: SortBy, reverse: bool) -> Order {
 const SOURCE_COLS: &str = "s.pk, s.id, s.format, s.label, s.doc, s.created_ms, s.updated_ms";
 
 /// Reads a row of [`SOURCE_COLS`] (columns 0 to 6).
-fn source_row(r: &Row<'_>) -> rusqlite::Result<SourceRow> {
+fn source_row(r: &Row<'_>) -> Result<SourceRow> {
     Ok(SourceRow {
         pk: r.get(0)?,
         id: r.get(1)?,
@@ -103,12 +102,12 @@ impl Index {
     /// The Source with id `id`, if any.
     pub async fn get_source(&self, id: &str) -> Result<Option<SourceRow>> {
         let id = id.to_owned();
-        self.read(move |c| {
-            Ok(c.prepare_cached(&format!(
-                "SELECT {SOURCE_COLS} FROM sources s WHERE s.id = ?1"
-            ))?
-            .query_row([id], source_row)
-            .optional()?)
+        self.read_db(move |c| {
+            c.query_opt(
+                &format!("SELECT {SOURCE_COLS} FROM sources s WHERE s.id = ?1"),
+                p![id],
+                source_row,
+            )
         })
         .await
     }
@@ -119,15 +118,16 @@ impl Index {
         id: &str,
     ) -> Result<Option<(SourceRow, Vec<String>)>> {
         let id = id.to_owned();
-        self.read(move |c| {
-            let row = c
-                .prepare_cached(&format!(
-                    "SELECT {SOURCE_COLS} FROM sources s WHERE s.id = ?1"
-                ))?
-                .query_row([id], source_row)
-                .optional()?;
-            let Some(row) = row else { return Ok(None) };
-            let classes = classes_of(crate::db::Conn::Lite(c), SOURCE, row.pk)?;
+        self.read_db(move |c| {
+            let Some(row) = c.query_opt(
+                &format!("SELECT {SOURCE_COLS} FROM sources s WHERE s.id = ?1"),
+                p![id],
+                source_row,
+            )?
+            else {
+                return Ok(None);
+            };
+            let classes = classes_of(c, SOURCE, row.pk)?;
             Ok(Some((row, classes)))
         })
         .await
@@ -173,8 +173,8 @@ impl Index {
         order.push_after(&mut q, spec.after.as_ref());
         order.push_order_limit(&mut q, spec.limit);
         let rows = self
-            .read(move |c| {
-                q.query_lite(c, |r| {
+            .read_db(move |c| {
+                q.query(c, |r| {
                     let row = source_row(r)?;
                     let key = PageKey {
                         k1: r.get(7)?,
@@ -204,28 +204,28 @@ impl Index {
     /// For each of `ids`, in order, the Sources it collects and the Sources that collect
     /// it: one read for a whole page of Sources.
     pub async fn source_collections(&self, ids: Vec<String>) -> Result<Vec<SourceCollections>> {
-        self.read(move |c| {
-            let mut members = c.prepare_cached(
-                "SELECT mf.source_id, m.role FROM flows f \
-                 JOIN flow_collection_members m ON m.parent_pk = f.pk \
-                 JOIN flows mf ON mf.id = m.member_id \
-                 WHERE f.source_id = ?1 AND mf.source_id <> f.source_id ORDER BY f.pk, m.position",
-            )?;
-            let mut collected_by = c.prepare_cached(
-                "SELECT DISTINCT p.source_id FROM flows f \
-                 JOIN flow_collection_members m ON m.member_id = f.id \
-                 JOIN flows p ON p.pk = m.parent_pk \
-                 WHERE f.source_id = ?1 AND p.source_id <> f.source_id ORDER BY p.source_id",
-            )?;
+        self.read_db(move |c| {
             ids.iter()
                 .map(|id| {
                     Ok(SourceCollections {
-                        members: members
-                            .query_map([id], |r| Ok((r.get(0)?, r.get(1)?)))?
-                            .collect::<rusqlite::Result<Vec<_>>>()?,
-                        collected_by: collected_by
-                            .query_map([id], |r| r.get(0))?
-                            .collect::<rusqlite::Result<Vec<_>>>()?,
+                        members: c.query(
+                            "SELECT mf.source_id, m.role FROM flows f \
+                             JOIN flow_collection_members m ON m.parent_pk = f.pk \
+                             JOIN flows mf ON mf.id = m.member_id \
+                             WHERE f.source_id = ?1 AND mf.source_id <> f.source_id \
+                             ORDER BY f.pk, m.position",
+                            p![id],
+                            |r| Ok((r.get(0)?, r.get(1)?)),
+                        )?,
+                        collected_by: c.query(
+                            "SELECT DISTINCT p.source_id FROM flows f \
+                             JOIN flow_collection_members m ON m.member_id = f.id \
+                             JOIN flows p ON p.pk = m.parent_pk \
+                             WHERE f.source_id = ?1 AND p.source_id <> f.source_id \
+                             ORDER BY p.source_id",
+                            p![id],
+                            |r| r.get(0),
+                        )?,
                     })
                 })
                 .collect()
@@ -259,14 +259,12 @@ impl Tx<'_> {
         now_ms: i64,
         events: &[NewEvent<'_>],
     ) -> Result<bool> {
-        let pk: Option<i64> = self
-            .conn
-            .prepare_cached(
-                "UPDATE sources SET label = ?1, doc = ?2, updated_ms = ?3 WHERE id = ?4 AND doc = ?5 \
-                 RETURNING pk",
-            )?
-            .query_row(params![label, doc, now_ms, id, expected_doc], |r| r.get(0))
-            .optional()?;
+        let pk: Option<i64> = self.db.query_opt(
+            "UPDATE sources SET label = ?1, doc = ?2, updated_ms = ?3 WHERE id = ?4 AND doc = ?5 \
+             RETURNING pk",
+            p![label, doc, now_ms, id, expected_doc],
+            |r| r.get(0),
+        )?;
         let Some(pk) = pk else { return Ok(false) };
         if self.set_classes(SOURCE, pk, classes)? {
             self.refresh_source_flows(pk, id)?;
@@ -280,23 +278,18 @@ impl Tx<'_> {
     /// Inserts `source` (with its auth classes) unless a Source with its id exists; true
     /// when inserted.
     pub(crate) fn insert_source_if_new(&self, source: &NewSource<'_>) -> Result<bool> {
-        let pk: Option<i64> = self
-            .conn
-            .prepare_cached(
-                "INSERT INTO sources (id, format, label, doc, created_ms, updated_ms) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?5) ON CONFLICT(id) DO NOTHING RETURNING pk",
-            )?
-            .query_row(
-                params![
-                    source.id,
-                    source.format,
-                    source.label,
-                    source.doc,
-                    source.now_ms
-                ],
-                |r| r.get(0),
-            )
-            .optional()?;
+        let pk: Option<i64> = self.db.query_opt(
+            "INSERT INTO sources (id, format, label, doc, created_ms, updated_ms) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?5) ON CONFLICT(id) DO NOTHING RETURNING pk",
+            p![
+                source.id,
+                source.format,
+                source.label,
+                source.doc,
+                source.now_ms
+            ],
+            |r| r.get(0),
+        )?;
         let Some(pk) = pk else { return Ok(false) };
         if !source.classes.is_empty() {
             self.set_classes(SOURCE, pk, source.classes)?;
@@ -311,20 +304,17 @@ impl Tx<'_> {
         id: &str,
         deleted_event: &NewEvent<'_>,
     ) -> Result<bool> {
-        let pk: Option<i64> = self
-            .conn
-            .prepare_cached(
-                "SELECT pk FROM sources WHERE id = ?1 \
-                 AND NOT EXISTS (SELECT 1 FROM flows WHERE source_id = ?1)",
-            )?
-            .query_row([id], |r| r.get(0))
-            .optional()?;
+        let pk: Option<i64> = self.db.query_opt(
+            "SELECT pk FROM sources WHERE id = ?1 \
+             AND NOT EXISTS (SELECT 1 FROM flows WHERE source_id = ?1)",
+            p![id],
+            |r| r.get(0),
+        )?;
         let Some(pk) = pk else { return Ok(false) };
         self.insert_event(deleted_event)?;
         self.clear_classes(SOURCE, pk)?;
-        self.conn
-            .prepare_cached("DELETE FROM sources WHERE pk = ?1")?
-            .execute([pk])?;
+        self.db
+            .execute("DELETE FROM sources WHERE pk = ?1", p![pk])?;
         Ok(true)
     }
 }
