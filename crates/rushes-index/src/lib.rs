@@ -26,6 +26,7 @@ pub use sql::flows::{FlowFilter, FlowRow, FlowWrite, SourceIfNew, SourceIfOrphan
 pub use sql::listing::{Page, PageKey, TagFilter};
 pub use sql::objects::{InstanceKey, InstanceRow, NewObject, ObjectRefs, ObjectRow};
 pub use sql::outbox::{DeliveryRow, EventRow};
+pub use sql::postgres::{redact as redact_url, PgSettings, EVENT_POLL, WRITE_LOCK};
 pub use sql::profiles::ProfileFilter;
 pub use sql::segments::{
     FlowSegments, NewSegment, SegmentFlow, SegmentPage, SegmentRow, SegmentSelection,

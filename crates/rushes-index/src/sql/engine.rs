@@ -78,30 +78,42 @@ impl std::fmt::Debug for Tx<'_> {
 
 /// What the writer thread runs: the caller's closure, returning whether it succeeded and
 /// how to answer the caller once the commit's outcome is known.
-type Job = Box<dyn FnOnce(&Tx<'_>) -> (bool, Completion) + Send>;
-type Completion = Box<dyn FnOnce(Result<()>) + Send>;
+pub(crate) type Job = Box<dyn FnOnce(&Tx<'_>) -> (bool, Completion) + Send>;
+pub(crate) type Completion = Box<dyn FnOnce(Result<()>) + Send>;
 
 /// The metadata index on SQLite.
 #[derive(Clone)]
 pub struct Index {
-    inner: Arc<Inner>,
+    pub(crate) inner: Arc<Inner>,
 }
 
-struct Inner {
-    path: PathBuf,
-    writer: Mutex<Option<mpsc::Sender<Job>>>,
-    writer_thread: Mutex<Option<JoinHandle<()>>>,
-    checkpointer: Mutex<Option<(mpsc::Sender<()>, JoinHandle<()>)>>,
-    readers: Mutex<Vec<Connection>>,
-    reader_slots: Semaphore,
+pub(crate) struct Inner {
+    /// Where the index is (a file path, or a PostgreSQL URL without its password).
+    pub(crate) location: String,
+    pub(crate) writer: Mutex<Option<mpsc::Sender<Job>>>,
+    pub(crate) writer_thread: Mutex<Option<JoinHandle<()>>>,
+    /// A thread beside the writer, stopped at close: the SQLite checkpointer, or the
+    /// PostgreSQL event watcher.
+    pub(crate) helper: Mutex<Option<(mpsc::Sender<()>, JoinHandle<()>)>>,
+    pub(crate) readers: Readers,
+    pub(crate) reader_slots: Semaphore,
     /// The seq of the last committed outbox event, published by the writer after commit.
-    events: watch::Receiver<i64>,
+    pub(crate) events: watch::Receiver<i64>,
+}
+
+/// The read connections of each engine, kept for reuse.
+pub(crate) enum Readers {
+    Lite {
+        path: PathBuf,
+        pool: Mutex<Vec<Connection>>,
+    },
+    Pg(crate::sql::postgres::PgReaders),
 }
 
 impl std::fmt::Debug for Index {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Index")
-            .field("path", &self.inner.path)
+            .field("location", &self.inner.location)
             .finish_non_exhaustive()
     }
 }
@@ -139,11 +151,14 @@ impl Index {
             })?;
         Ok(Index {
             inner: Arc::new(Inner {
-                path,
+                location: path.display().to_string(),
                 writer: Mutex::new(Some(tx)),
                 writer_thread: Mutex::new(Some(thread)),
-                checkpointer: Mutex::new(Some((stop, checkpointer))),
-                readers: Mutex::new(Vec::new()),
+                helper: Mutex::new(Some((stop, checkpointer))),
+                readers: Readers::Lite {
+                    path,
+                    pool: Mutex::new(Vec::new()),
+                },
                 reader_slots: Semaphore::new(MAX_READERS),
                 events,
             }),
@@ -203,13 +218,18 @@ impl Index {
             .map_err(|_| IndexError::Closed)?;
         let inner = self.inner.clone();
         tokio::task::spawn_blocking(move || {
-            let pooled = inner.readers.lock().ok().and_then(|mut r| r.pop());
+            let Readers::Lite { path, pool } = &inner.readers else {
+                return Err(IndexError::Unavailable(
+                    "this read is not available on PostgreSQL".into(),
+                ));
+            };
+            let pooled = pool.lock().ok().and_then(|mut r| r.pop());
             let conn = match pooled {
                 Some(c) => c,
-                None => open_connection(&inner.path, true)?,
+                None => open_connection(path, true)?,
             };
             let out = catch_unwind(AssertUnwindSafe(|| f(&conn)));
-            if let Ok(mut r) = inner.readers.lock() {
+            if let Ok(mut r) = pool.lock() {
                 r.push(conn);
             }
             out.unwrap_or_else(|_| Err(IndexError::Corrupt("a read panicked".into())))
@@ -224,7 +244,30 @@ impl Index {
         F: FnOnce(Conn<'_>) -> Result<T> + Send + 'static,
         T: Send + 'static,
     {
-        self.read(move |c| f(Conn::Lite(c))).await
+        let _slot = self
+            .inner
+            .reader_slots
+            .acquire()
+            .await
+            .map_err(|_| IndexError::Closed)?;
+        let inner = self.inner.clone();
+        tokio::task::spawn_blocking(move || match &inner.readers {
+            Readers::Lite { path, pool } => {
+                let pooled = pool.lock().ok().and_then(|mut r| r.pop());
+                let conn = match pooled {
+                    Some(c) => c,
+                    None => open_connection(path, true)?,
+                };
+                let out = catch_unwind(AssertUnwindSafe(|| f(Conn::Lite(&conn))));
+                if let Ok(mut r) = pool.lock() {
+                    r.push(conn);
+                }
+                out.unwrap_or_else(|_| Err(IndexError::Corrupt("a read panicked".into())))
+            }
+            Readers::Pg(readers) => readers.run(f),
+        })
+        .await
+        .map_err(|e| IndexError::Corrupt(format!("a read failed: {e}")))?
     }
 
     /// The seq of the last committed outbox event: changes right after each commit that
@@ -248,18 +291,18 @@ impl Index {
         if let Some(thread) = thread {
             let _ = tokio::task::spawn_blocking(move || thread.join()).await;
         }
-        let checkpointer = self
-            .inner
-            .checkpointer
-            .lock()
-            .ok()
-            .and_then(|mut c| c.take());
-        if let Some((stop, thread)) = checkpointer {
+        let helper = self.inner.helper.lock().ok().and_then(|mut c| c.take());
+        if let Some((stop, thread)) = helper {
             drop(stop);
             let _ = tokio::task::spawn_blocking(move || thread.join()).await;
         }
-        if let Ok(mut r) = self.inner.readers.lock() {
-            r.clear();
+        match &self.inner.readers {
+            Readers::Lite { pool, .. } => {
+                if let Ok(mut r) = pool.lock() {
+                    r.clear();
+                }
+            }
+            Readers::Pg(readers) => readers.clear(),
         }
     }
 }
@@ -343,6 +386,58 @@ fn migrate(conn: &Connection) -> Result<()> {
     Ok(())
 }
 
+/// Runs `batch` inside the open transaction of `db`, each job in its own savepoint (a job
+/// that fails or panics is rolled back alone), collecting the completions in `done`.
+/// Returns false when a savepoint could not be opened or closed: the transaction is broken
+/// and must be rolled back.
+pub(crate) fn run_jobs(
+    db: Conn<'_>,
+    tx: &Tx<'_>,
+    batch: Vec<Job>,
+    done: &mut Vec<Completion>,
+) -> bool {
+    let mut healthy = true;
+    for job in batch {
+        if !healthy || db.batch("SAVEPOINT job").is_err() {
+            healthy = false;
+            continue;
+        }
+        let events_before = tx.last_event.get();
+        let ok = match catch_unwind(AssertUnwindSafe(|| job(tx))) {
+            Ok((ok, completion)) => {
+                done.push(completion);
+                ok
+            }
+            Err(_) => {
+                tracing::error!("an index write panicked; its changes are rolled back");
+                false
+            }
+        };
+        let closed = if ok {
+            db.batch("RELEASE job")
+        } else {
+            tx.last_event.set(events_before);
+            db.batch("ROLLBACK TO job; RELEASE job")
+        };
+        if let Err(e) = closed {
+            tracing::error!(error = %e, "cannot close an index savepoint");
+            healthy = false;
+        }
+    }
+    healthy
+}
+
+/// Publishes `seq` as the last committed event if it is newer.
+pub(crate) fn publish(events: &watch::Sender<i64>, seq: i64) {
+    events.send_if_modified(|head| {
+        let newer = seq > *head;
+        if newer {
+            *head = seq;
+        }
+        newer
+    });
+}
+
 /// The writer thread: group commit of every job waiting in the queue.
 ///
 /// A job that cannot run (the transaction could not be started or broke) is dropped
@@ -366,35 +461,8 @@ fn writer_loop(conn: Connection, jobs: mpsc::Receiver<Job>, events: watch::Sende
             tracing::error!(error = %e, "cannot start an index write transaction");
             continue;
         }
-        let mut healthy = true;
         tx.last_event.set(0);
-        for job in batch {
-            if !healthy || conn.execute_batch("SAVEPOINT job").is_err() {
-                healthy = false;
-                continue;
-            }
-            let events_before = tx.last_event.get();
-            let ok = match catch_unwind(AssertUnwindSafe(|| job(&tx))) {
-                Ok((ok, completion)) => {
-                    done.push(completion);
-                    ok
-                }
-                Err(_) => {
-                    tracing::error!("an index write panicked; its changes are rolled back");
-                    false
-                }
-            };
-            let closed = if ok {
-                conn.execute_batch("RELEASE job")
-            } else {
-                tx.last_event.set(events_before);
-                conn.execute_batch("ROLLBACK TO job; RELEASE job")
-            };
-            if let Err(e) = closed {
-                tracing::error!(error = %e, "cannot close an index savepoint");
-                healthy = false;
-            }
-        }
+        let healthy = run_jobs(tx.db, &tx, batch, &mut done);
         let outcome = if healthy {
             conn.execute_batch("COMMIT").map_err(IndexError::from)
         } else {
@@ -407,14 +475,7 @@ fn writer_loop(conn: Connection, jobs: mpsc::Receiver<Job>, events: watch::Sende
             let _ = conn.execute_batch("ROLLBACK");
         } else if tx.last_event.get() > 0 {
             // Wake the event readers (delivery, streams) before the callers hear back.
-            let seq = tx.last_event.get();
-            events.send_if_modified(|head| {
-                let newer = seq > *head;
-                if newer {
-                    *head = seq;
-                }
-                newer
-            });
+            publish(&events, tx.last_event.get());
         }
         let msg = outcome.err().map(|e| e.to_string());
         for completion in done.drain(..) {

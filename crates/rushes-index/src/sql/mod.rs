@@ -14,5 +14,6 @@ pub(crate) mod sources;
 pub(crate) mod webhooks;
 
 mod engine;
+pub(crate) mod postgres;
 
 pub use engine::{Index, Tx, MAX_BATCH};

@@ -1,0 +1,340 @@
+//! The PostgreSQL engine: the same group-commit writer as on SQLite, over a connection
+//! to a PostgreSQL server shared by any number of Rushes nodes.
+//!
+//! - **Writes.** Each node has one writer thread and one write connection. A batch of
+//!   write closures runs in one transaction, each in a savepoint, as on SQLite. Every
+//!   write transaction first takes one transaction-scoped advisory lock
+//!   ([`WRITE_LOCK`]), so the writes of all nodes are serialized: a closure's
+//!   read-then-write sees every write committed before it, and outbox events commit in
+//!   the order of their `seq`, which event readers rely on (a reader never passes over a
+//!   seq that commits later).
+//! - **Reads** run on blocking threads over a pool of connections.
+//! - **Events from other nodes.** A watcher thread polls the outbox head every
+//!   [`EVENT_POLL`] and publishes it, so event readers (webhook delivery, SSE) on every
+//!   node wake for events written by any node.
+//! - **Outages.** A lost connection is replaced on next use. While the server is away,
+//!   writes and reads fail with [`IndexError::Unavailable`]-class errors (503 with a retry
+//!   hint) and nothing acknowledged is lost: a write is answered only after its commit.
+//!   The node recovers by itself when the server returns.
+//! - **Schema.** Migrations in `migrations/postgres/` are applied at open under a session
+//!   advisory lock (nodes starting together apply them once); `rushes_schema` records
+//!   how many are applied.
+
+use std::cell::Cell;
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use postgres::{Config, NoTls};
+use tokio::sync::{watch, Semaphore};
+
+use crate::db::{Conn, PgConn};
+use crate::sql::engine::{
+    publish, run_jobs, Completion, Index, Inner, Job, Readers, Tx, MAX_BATCH,
+};
+use crate::{IndexError, Result};
+
+/// Key of the advisory lock every write transaction holds ("rushesWR").
+pub const WRITE_LOCK: i64 = 0x7275_7368_6573_5752;
+/// Key of the advisory lock held while migrations are applied ("rushesMG").
+const MIGRATE_LOCK: i64 = 0x7275_7368_6573_4d47;
+/// How often each node looks for events written by other nodes.
+pub const EVENT_POLL: Duration = Duration::from_millis(50);
+/// How long to wait for a connection to the server.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The schema, in order; `rushes_schema.version` counts those applied.
+const MIGRATIONS: &[(&str, &str)] = &[(
+    "0001_store",
+    include_str!("../../migrations/postgres/0001_store.sql"),
+)];
+
+/// Settings of the PostgreSQL engine.
+#[derive(Debug, Clone)]
+pub struct PgSettings {
+    /// Most read connections open at once (the node also holds one write connection and
+    /// one for the event watcher).
+    pub max_readers: usize,
+}
+
+impl Default for PgSettings {
+    fn default() -> Self {
+        PgSettings { max_readers: 8 }
+    }
+}
+
+/// The read connections of a PostgreSQL index.
+pub(crate) struct PgReaders {
+    config: Config,
+    pool: Mutex<Vec<PgConn>>,
+}
+
+impl PgReaders {
+    /// Runs `f` on a pooled connection (opening one if none is free); a connection found
+    /// broken afterwards is dropped rather than pooled.
+    pub(crate) fn run<T>(&self, f: impl FnOnce(Conn<'_>) -> Result<T>) -> Result<T> {
+        let pooled = self.pool.lock().ok().and_then(|mut p| p.pop());
+        let conn = match pooled {
+            Some(c) if !c.is_closed() => c,
+            _ => connect(&self.config)?,
+        };
+        let out = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(Conn::Pg(&conn))));
+        if !conn.is_closed() {
+            if let Ok(mut p) = self.pool.lock() {
+                p.push(conn);
+            }
+        }
+        out.unwrap_or_else(|_| Err(IndexError::Corrupt("a read panicked".into())))
+    }
+
+    pub(crate) fn clear(&self) {
+        if let Ok(mut p) = self.pool.lock() {
+            p.clear();
+        }
+    }
+}
+
+/// Parses a `postgres://` URL (or key=value string) into connection settings, with this
+/// engine's defaults where the URL says nothing.
+pub fn parse_url(url: &str) -> Result<Config> {
+    let mut config: Config = url
+        .parse()
+        .map_err(|e| IndexError::Unavailable(format!("invalid PostgreSQL URL: {e}")))?;
+    if config.get_connect_timeout().is_none() {
+        config.connect_timeout(CONNECT_TIMEOUT);
+    }
+    if config.get_application_name().is_none() {
+        config.application_name("rushes");
+    }
+    config.keepalives(true);
+    config.keepalives_idle(Duration::from_secs(30));
+    Ok(config)
+}
+
+/// `url` without its password, for logs and messages.
+pub fn redact(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut u) if u.password().is_some() => {
+            let _ = u.set_password(Some("***"));
+            u.to_string()
+        }
+        Ok(u) => u.to_string(),
+        Err(_) => "(PostgreSQL settings)".to_owned(),
+    }
+}
+
+fn connect(config: &Config) -> Result<PgConn> {
+    let client = config.connect(NoTls)?;
+    Ok(PgConn::new(client))
+}
+
+/// The seq of the last event in the outbox (0 when empty).
+fn outbox_head(conn: Conn<'_>) -> Result<i64> {
+    conn.query_one(
+        "SELECT CAST(COALESCE(MAX(seq), 0) AS BIGINT) FROM events",
+        crate::db::p![],
+        |r| r.get(0),
+    )
+}
+
+/// Applies the migrations the database has not seen, under a session advisory lock so
+/// that nodes starting together apply each once.
+fn migrate(conn: &PgConn) -> Result<()> {
+    let db = Conn::Pg(conn);
+    db.batch(&format!("SELECT pg_advisory_lock({MIGRATE_LOCK})"))?;
+    let out = (|| -> Result<()> {
+        db.batch("CREATE TABLE IF NOT EXISTS rushes_schema (version BIGINT NOT NULL)")?;
+        let applied: Option<i64> =
+            db.query_opt("SELECT version FROM rushes_schema", crate::db::p![], |r| {
+                r.get(0)
+            })?;
+        if applied.is_none() {
+            db.batch("INSERT INTO rushes_schema (version) VALUES (0)")?;
+        }
+        let applied = usize::try_from(applied.unwrap_or(0)).unwrap_or(0);
+        if applied > MIGRATIONS.len() {
+            return Err(IndexError::Corrupt(format!(
+                "the database has schema version {applied}, newer than this program's {}",
+                MIGRATIONS.len()
+            )));
+        }
+        for (i, (name, sql)) in MIGRATIONS.iter().enumerate().skip(applied) {
+            let version = i + 1;
+            db.batch(&format!(
+                "BEGIN;\n{sql}\nUPDATE rushes_schema SET version = {version};\nCOMMIT;"
+            ))
+            .map_err(|e| {
+                let _ = db.batch("ROLLBACK");
+                IndexError::Corrupt(format!("migration {name} failed: {e}"))
+            })?;
+            tracing::info!(migration = name, "applied index migration");
+        }
+        Ok(())
+    })();
+    let unlocked = db.batch(&format!("SELECT pg_advisory_unlock({MIGRATE_LOCK})"));
+    out.and(unlocked)
+}
+
+impl Index {
+    /// Connects to the PostgreSQL database at `url` (a `postgres://` URL), brings its
+    /// schema up to date and starts this node's writer and event watcher. Fails at once
+    /// when the server cannot be reached.
+    pub async fn open_postgres(url: &str, settings: PgSettings) -> Result<Index> {
+        let config = parse_url(url)?;
+        let location = redact(url);
+        let setup_config = config.clone();
+        let (conn, head) = tokio::task::spawn_blocking(move || -> Result<(PgConn, i64)> {
+            let conn = connect(&setup_config)?;
+            migrate(&conn)?;
+            let head = outbox_head(Conn::Pg(&conn))?;
+            Ok((conn, head))
+        })
+        .await
+        .map_err(|e| IndexError::Corrupt(format!("index set-up failed: {e}")))??;
+
+        let (jobs_tx, jobs) = mpsc::channel::<Job>();
+        let (events_tx, events) = watch::channel(head);
+        let events_tx = Arc::new(events_tx);
+        let writer_config = config.clone();
+        let writer_events = events_tx.clone();
+        let thread = std::thread::Builder::new()
+            .name("rushes-index-writer".into())
+            .spawn(move || writer_loop(writer_config, Some(conn), jobs, &writer_events))
+            .map_err(|e| IndexError::Corrupt(format!("cannot start the index writer: {e}")))?;
+        let (stop, stopped) = mpsc::channel::<()>();
+        let watch_config = config.clone();
+        let watcher = std::thread::Builder::new()
+            .name("rushes-index-events".into())
+            .spawn(move || watch_loop(watch_config, stopped, &events_tx))
+            .map_err(|e| IndexError::Corrupt(format!("cannot start the event watcher: {e}")))?;
+        Ok(Index {
+            inner: Arc::new(Inner {
+                location,
+                writer: Mutex::new(Some(jobs_tx)),
+                writer_thread: Mutex::new(Some(thread)),
+                helper: Mutex::new(Some((stop, watcher))),
+                readers: Readers::Pg(PgReaders {
+                    config,
+                    pool: Mutex::new(Vec::new()),
+                }),
+                reader_slots: Semaphore::new(settings.max_readers.max(1)),
+                events,
+            }),
+        })
+    }
+}
+
+/// Polls the outbox head and publishes it, so that events committed by other nodes wake
+/// this node's event readers.
+fn watch_loop(config: Config, stop: mpsc::Receiver<()>, events: &watch::Sender<i64>) {
+    let mut conn: Option<PgConn> = None;
+    let mut warned = false;
+    while let Err(mpsc::RecvTimeoutError::Timeout) = stop.recv_timeout(EVENT_POLL) {
+        if conn.as_ref().is_none_or(PgConn::is_closed) {
+            conn = connect(&config).ok();
+        }
+        let Some(c) = conn.as_ref() else { continue };
+        match outbox_head(Conn::Pg(c)) {
+            Ok(head) => {
+                warned = false;
+                publish(events, head);
+            }
+            Err(e) => {
+                if !warned {
+                    tracing::warn!(error = %e, "cannot read the outbox head; retrying");
+                    warned = true;
+                }
+                conn = None;
+            }
+        }
+    }
+}
+
+/// The writer thread: group commit, as on SQLite, under the cluster-wide write lock.
+///
+/// When the connection is lost, the batch in hand is dropped unrun (its callers hear that
+/// the write was not applied) and the next batch reconnects first.
+fn writer_loop(
+    config: Config,
+    mut conn: Option<PgConn>,
+    jobs: mpsc::Receiver<Job>,
+    events: &watch::Sender<i64>,
+) {
+    let mut done: Vec<Completion> = Vec::with_capacity(MAX_BATCH);
+    // The Tx of the transitional interface also carries a SQLite connection; on
+    // PostgreSQL it is an empty in-memory database that no statement uses.
+    let Ok(placeholder) = rusqlite::Connection::open_in_memory() else {
+        tracing::error!("cannot start the index writer");
+        return;
+    };
+    let mut warned = false;
+    while let Ok(first) = jobs.recv() {
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match jobs.try_recv() {
+                Ok(j) => batch.push(j),
+                Err(_) => break,
+            }
+        }
+        if conn.as_ref().is_none_or(PgConn::is_closed) {
+            match connect(&config) {
+                Ok(c) => {
+                    if warned {
+                        tracing::info!("index writer reconnected to PostgreSQL");
+                    }
+                    warned = false;
+                    conn = Some(c);
+                }
+                Err(e) => {
+                    if !warned {
+                        tracing::error!(error = %e, "index writer cannot reach PostgreSQL");
+                        warned = true;
+                    }
+                    conn = None;
+                    continue;
+                }
+            }
+        }
+        let Some(c) = conn.as_ref() else { continue };
+        let db = Conn::Pg(c);
+        if let Err(e) = db.batch(&format!(
+            "BEGIN; SELECT pg_advisory_xact_lock({WRITE_LOCK})"
+        )) {
+            tracing::error!(error = %e, "cannot start an index write transaction");
+            let _ = db.batch("ROLLBACK");
+            if c.is_closed() {
+                conn = None;
+            }
+            continue;
+        }
+        let tx = Tx {
+            conn: &placeholder,
+            db,
+            last_event: Cell::new(0),
+        };
+        let healthy = run_jobs(db, &tx, batch, &mut done);
+        let outcome = if healthy {
+            db.batch("COMMIT")
+        } else {
+            Err(IndexError::Unavailable(
+                "the index could not complete a write transaction".into(),
+            ))
+        };
+        if let Err(e) = &outcome {
+            tracing::error!(error = %e, "index write transaction rolled back");
+            let _ = db.batch("ROLLBACK");
+        } else if tx.last_event.get() > 0 {
+            publish(events, tx.last_event.get());
+        }
+        if c.is_closed() {
+            conn = None;
+        }
+        let msg = outcome.err().map(|e| e.to_string());
+        for completion in done.drain(..) {
+            completion(match &msg {
+                None => Ok(()),
+                Some(m) => Err(IndexError::Unavailable(m.clone())),
+            });
+        }
+    }
+}
