@@ -1,9 +1,8 @@
 //! Webhook registrations: documents with their status, listed by URL.
 
-use rusqlite::{params, OptionalExtension, Row};
-
 use super::classes::WEBHOOK;
 use super::listing::{paginate, push_tag_filters, Order, Page, PageKey, Sql, TagFilter};
+use crate::db::{p, Row};
 use crate::error::conflict_on_unique;
 use crate::sql::Tx;
 use crate::{Index, Result};
@@ -18,7 +17,7 @@ pub struct WebhookRow {
 }
 
 /// Reads a row of `pk, id, status, doc` (columns 0 to 3).
-fn webhook_row(r: &Row<'_>) -> rusqlite::Result<WebhookRow> {
+fn webhook_row(r: &Row<'_>) -> Result<WebhookRow> {
     Ok(WebhookRow {
         pk: r.get(0)?,
         id: r.get(1)?,
@@ -38,11 +37,12 @@ impl Tx<'_> {
         classes: &[String],
     ) -> Result<()> {
         let pk: i64 = self
-            .conn
-            .prepare_cached(
+            .db
+            .query_one(
                 "INSERT INTO webhooks (id, url, status, doc) VALUES (?1, ?2, ?3, ?4) RETURNING pk",
-            )?
-            .query_row(params![id, url, status, doc], |r| r.get(0))
+                p![id, url, status, doc],
+                |r| r.get(0),
+            )
             .map_err(|e| conflict_on_unique(e, || format!("webhook {id} already exists")))?;
         self.set_classes(WEBHOOK, pk, classes)?;
         Ok(())
@@ -57,13 +57,11 @@ impl Tx<'_> {
         doc: &str,
         classes: &[String],
     ) -> Result<bool> {
-        let pk: Option<i64> = self
-            .conn
-            .prepare_cached(
-                "UPDATE webhooks SET url = ?1, status = ?2, doc = ?3 WHERE id = ?4 RETURNING pk",
-            )?
-            .query_row(params![url, status, doc, id], |r| r.get(0))
-            .optional()?;
+        let pk: Option<i64> = self.db.query_opt(
+            "UPDATE webhooks SET url = ?1, status = ?2, doc = ?3 WHERE id = ?4 RETURNING pk",
+            p![url, status, doc, id],
+            |r| r.get(0),
+        )?;
         let Some(pk) = pk else { return Ok(false) };
         self.set_classes(WEBHOOK, pk, classes)?;
         Ok(true)
@@ -71,11 +69,11 @@ impl Tx<'_> {
 
     /// Deletes registration `id` and its class rows; false when it does not exist.
     pub fn delete_webhook(&self, id: &str) -> Result<bool> {
-        let pk: Option<i64> = self
-            .conn
-            .prepare_cached("DELETE FROM webhooks WHERE id = ?1 RETURNING pk")?
-            .query_row([id], |r| r.get(0))
-            .optional()?;
+        let pk: Option<i64> = self.db.query_opt(
+            "DELETE FROM webhooks WHERE id = ?1 RETURNING pk",
+            p![id],
+            |r| r.get(0),
+        )?;
         let Some(pk) = pk else { return Ok(false) };
         self.clear_classes(WEBHOOK, pk)?;
         Ok(true)
@@ -86,11 +84,11 @@ impl Index {
     /// The registration `id`, if any.
     pub async fn get_webhook(&self, id: &str) -> Result<Option<WebhookRow>> {
         let id = id.to_owned();
-        self.read(move |c| {
-            Ok(
-                c.prepare_cached("SELECT pk, id, status, doc FROM webhooks WHERE id = ?1")?
-                    .query_row([id], webhook_row)
-                    .optional()?,
+        self.read_db(move |c| {
+            c.query_opt(
+                "SELECT pk, id, status, doc FROM webhooks WHERE id = ?1",
+                p![id],
+                webhook_row,
             )
         })
         .await
@@ -117,7 +115,7 @@ impl Index {
         order.push_after(&mut q, after);
         order.push_order_limit(&mut q, limit);
         let rows = self
-            .read(move |c| {
+            .read_db(move |c| {
                 q.query(c, |r| {
                     let row = webhook_row(r)?;
                     let key = PageKey {
