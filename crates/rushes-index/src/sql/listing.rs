@@ -3,9 +3,7 @@
 use std::fmt;
 use std::str::FromStr;
 
-use rusqlite::types::Value;
-use rusqlite::{params_from_iter, Connection, Row, Statement};
-
+use crate::db::{Conn, Row, ToParam, Value, ValueRef};
 use crate::Result;
 
 /// The position after which the next page starts: the row's two sort values and its `pk`.
@@ -73,36 +71,52 @@ pub struct Page<T> {
 
 /// A statement built from pieces, with its parameters bound in order (`?`).
 ///
+/// The text is kept in two forms, SQLite's and PostgreSQL's, which differ only where a
+/// piece is added with [`Sql::push_pick`] (JSON functions): a statement is built before
+/// the connection that runs it is known.
+///
 /// Listings with filters have many shapes. A shape that depends only on which filters are
 /// present is prepared once per connection and cached; one whose text depends on the
 /// length of a list given by the client (`IN (?, ?, ...)`) is prepared each time, so
 /// that such lists cannot crowd the hot statements out of the cache.
 #[derive(Debug, Clone)]
 pub(crate) struct Sql {
-    text: String,
+    lite: String,
+    pg: String,
     params: Vec<Value>,
     cacheable: bool,
 }
 
 impl Sql {
     pub(crate) fn new(text: impl Into<String>) -> Sql {
+        let lite = text.into();
         Sql {
-            text: text.into(),
+            pg: lite.clone(),
+            lite,
             params: Vec::new(),
             cacheable: true,
         }
     }
 
-    /// Appends SQL text.
+    /// Appends SQL text (the same for both engines).
     pub(crate) fn push(&mut self, text: &str) -> &mut Sql {
-        self.text.push_str(text);
+        self.lite.push_str(text);
+        self.pg.push_str(text);
+        self
+    }
+
+    /// Appends `lite` to the SQLite text and `pg` to the PostgreSQL text. Both must hold
+    /// the same parameters in the same order.
+    pub(crate) fn push_pick(&mut self, lite: &str, pg: &str) -> &mut Sql {
+        self.lite.push_str(lite);
+        self.pg.push_str(pg);
         self
     }
 
     /// Appends a `?` bound to `value`.
-    pub(crate) fn bind(&mut self, value: impl Into<Value>) -> &mut Sql {
-        self.text.push('?');
-        self.params.push(value.into());
+    pub(crate) fn bind(&mut self, value: impl ToParam) -> &mut Sql {
+        self.push("?");
+        self.params.push(owned(value.to_value_ref()));
         self
     }
 
@@ -117,30 +131,34 @@ impl Sql {
             if i > 0 {
                 self.push(", ");
             }
-            self.bind(v.clone());
+            self.bind(v);
         }
         self
+    }
+
+    /// The statement text for `conn`'s engine.
+    pub(crate) fn text(&self, conn: Conn<'_>) -> &str {
+        conn.pick(&self.lite, &self.pg)
     }
 
     /// Runs the statement on `conn`, mapping each row with `f`.
     pub(crate) fn query<T>(
         &self,
-        conn: &Connection,
-        f: impl FnMut(&Row<'_>) -> rusqlite::Result<T>,
+        conn: Conn<'_>,
+        f: impl FnMut(&Row<'_>) -> Result<T>,
     ) -> Result<Vec<T>> {
-        let mut cached;
-        let mut plain;
-        let st: &mut Statement<'_> = if self.cacheable {
-            cached = conn.prepare_cached(&self.text)?;
-            &mut cached
-        } else {
-            plain = conn.prepare(&self.text)?;
-            &mut plain
-        };
-        let rows = st
-            .query_map(params_from_iter(self.params.iter()), f)?
-            .collect::<rusqlite::Result<Vec<T>>>()?;
-        Ok(rows)
+        let params: Vec<&dyn ToParam> = self.params.iter().map(|v| v as &dyn ToParam).collect();
+        conn.query_with(self.text(conn), &params, self.cacheable, f)
+    }
+}
+
+fn owned(v: ValueRef<'_>) -> Value {
+    match v {
+        ValueRef::Null => Value::Null,
+        ValueRef::Int(i) => Value::Int(i),
+        ValueRef::Real(f) => Value::Real(f),
+        ValueRef::Text(s) => Value::Text(s.to_owned()),
+        ValueRef::Blob(b) => Value::Blob(b.to_vec()),
     }
 }
 
@@ -154,7 +172,8 @@ pub(crate) struct Order {
 }
 
 impl Order {
-    /// Adds `, k1 AS k1, k2 AS k2` to a select list.
+    /// Adds `, k1 AS k1, k2 AS k2` to a select list (which every listing must do before
+    /// [`Order::push_order_limit`]).
     pub(crate) fn push_select(&self, q: &mut Sql) {
         q.push(&format!(", {} AS k1, {} AS k2", self.k1, self.k2));
     }
@@ -169,19 +188,24 @@ impl Order {
         ));
         q.bind(key.k1)
             .push(", ")
-            .bind(key.k2.clone())
+            .bind(&key.k2)
             .push(", ")
             .bind(key.pk)
             .push(")");
     }
 
     /// Adds ` ORDER BY ... LIMIT limit+1` (one more row tells whether there is a next page).
+    /// PostgreSQL refuses a constant (`''`) in ORDER BY, so there the two sort values are
+    /// named by the aliases of [`Order::push_select`].
     pub(crate) fn push_order_limit(&self, q: &mut Sql, limit: u32) {
         let dir = if self.desc { "DESC" } else { "ASC" };
-        q.push(&format!(
-            " ORDER BY {} {dir}, {} {dir}, {} {dir} LIMIT ",
-            self.k1, self.k2, self.pk
-        ));
+        q.push_pick(
+            &format!(
+                " ORDER BY {} {dir}, {} {dir}, {} {dir} LIMIT ",
+                self.k1, self.k2, self.pk
+            ),
+            &format!(" ORDER BY k1 {dir}, k2 {dir}, {} {dir} LIMIT ", self.pk),
+        );
         q.bind(i64::from(limit) + 1);
     }
 }
@@ -204,7 +228,12 @@ pub(crate) fn paginate<T>(mut rows: Vec<(T, PageKey)>, limit: u32) -> Page<T> {
 }
 
 /// Adds one ` AND ...` clause per tag filter on the JSON column `doc`.
+///
+/// A tag's value is a string or a list of strings; `AnyOf` matches a string among the
+/// values, or a list holding one (elements that are not strings never match).
 pub(crate) fn push_tag_filters(q: &mut Sql, doc: &str, filters: &[TagFilter]) {
+    let tags_lite = format!(" (SELECT 1 FROM json_each({doc}, '$.tags') t WHERE t.key = ");
+    let tags_pg = format!(" (SELECT 1 FROM jsonb_each(({doc})::jsonb -> 'tags') t WHERE t.key = ");
     for f in filters {
         match f {
             TagFilter::Exists { name, present } => {
@@ -213,19 +242,25 @@ pub(crate) fn push_tag_filters(q: &mut Sql, doc: &str, filters: &[TagFilter]) {
                 } else {
                     " AND NOT EXISTS"
                 });
-                q.push(&format!(
-                    " (SELECT 1 FROM json_each({doc}, '$.tags') t WHERE t.key = "
-                ));
-                q.bind(name.clone()).push(")");
+                q.push_pick(&tags_lite, &tags_pg);
+                q.bind(name).push(")");
             }
             TagFilter::AnyOf { name, values } => {
-                q.push(&format!(
-                    " AND EXISTS (SELECT 1 FROM json_each({doc}, '$.tags') t WHERE t.key = "
-                ));
-                q.bind(name.clone());
-                q.push(" AND ((t.type = 'text' AND t.value IN (");
+                q.push(" AND EXISTS");
+                q.push_pick(&tags_lite, &tags_pg);
+                q.bind(name);
+                q.push_pick(
+                    " AND ((t.type = 'text' AND t.value IN (",
+                    " AND ((jsonb_typeof(t.value) = 'string' AND (t.value #>> '{}') IN (",
+                );
                 q.list(values);
-                q.push(")) OR (t.type = 'array' AND EXISTS (SELECT 1 FROM json_each(t.value) v WHERE v.value IN (");
+                q.push_pick(
+                    ")) OR (t.type = 'array' AND EXISTS (SELECT 1 FROM json_each(t.value) v \
+                     WHERE v.value IN (",
+                    ")) OR (jsonb_typeof(t.value) = 'array' AND EXISTS (SELECT 1 \
+                     FROM jsonb_array_elements(t.value) v(e) \
+                     WHERE jsonb_typeof(v.e) = 'string' AND (v.e #>> '{}') IN (",
+                );
                 q.list(values);
                 q.push(")))))");
             }
@@ -259,5 +294,39 @@ mod tests {
         for bad in ["", "1", "1..", "1.zz.2", "1.abc.2", "x.00.1", "1.00.1.2"] {
             assert!(bad.parse::<PageKey>().is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn tag_filters_match_strings_and_lists_of_strings_on_sqlite() {
+        let c = rusqlite::Connection::open_in_memory().unwrap();
+        c.execute_batch(
+            "CREATE TABLE w (pk INTEGER PRIMARY KEY, doc TEXT NOT NULL); \
+             INSERT INTO w (doc) VALUES ('{\"tags\":{\"x\":\"1\",\"y\":[\"2\",\"3\"],\"n\":5}}'), \
+             ('{\"tags\":{\"x\":[\"1\"],\"y\":\"3\"}}'), ('{}');",
+        )
+        .unwrap();
+        let run = |filters: &[TagFilter]| {
+            let mut q = Sql::new("SELECT w.pk FROM w WHERE 1=1");
+            push_tag_filters(&mut q, "w.doc", filters);
+            q.push(" ORDER BY w.pk");
+            // Both texts hold the same parameters.
+            assert_eq!(q.lite.matches('?').count(), q.params.len());
+            assert_eq!(q.pg.matches('?').count(), q.params.len());
+            q.query(Conn::Lite(&c), |r| r.get::<i64>(0)).unwrap()
+        };
+        let any = |name: &str, values: &[&str]| TagFilter::AnyOf {
+            name: name.into(),
+            values: values.iter().map(|v| v.to_string()).collect(),
+        };
+        let exists = |name: &str, present| TagFilter::Exists {
+            name: name.into(),
+            present,
+        };
+        assert_eq!(run(&[any("x", &["1"])]), vec![1, 2]);
+        assert_eq!(run(&[any("y", &["2", "9"])]), vec![1]);
+        assert_eq!(run(&[any("n", &["5"])]), Vec::<i64>::new());
+        assert_eq!(run(&[any("x", &[])]), Vec::<i64>::new());
+        assert_eq!(run(&[exists("n", true)]), vec![1]);
+        assert_eq!(run(&[exists("n", false), any("y", &["3"])]), vec![2]);
     }
 }
