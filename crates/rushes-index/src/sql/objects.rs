@@ -1,8 +1,7 @@
 //! Media objects: allocation, reference counts (as [`Tx`] methods used by registrations),
 //! instances, the flows that reference an object, and the queries of garbage collection.
 
-use rusqlite::{params, Connection, OptionalExtension, Row};
-
+use crate::db::{p, Conn, Row};
 use crate::error::conflict_on_unique;
 use crate::sql::classes::json_list;
 use crate::sql::Tx;
@@ -70,11 +69,33 @@ pub enum InstanceKey<'a> {
     Label(&'a str),
 }
 
+/// The flows with a segment referencing object `?1` after flow pk `?2`.
+macro_rules! object_flows_base {
+    () => {
+        "SELECT f.pk, f.id, f.doc FROM flows f WHERE f.pk IN ( \
+         SELECT DISTINCT flow_pk FROM segments WHERE object_id = ?1 AND flow_pk > ?2 \
+         UNION SELECT DISTINCT flow_pk FROM segments WHERE init_object_id = ?1 AND flow_pk > ?2)"
+    };
+}
+
+/// ` AND` flow `f` is unclassified or has one of the classes the query `$classes` lists.
+macro_rules! object_flows_visible {
+    ($classes:literal) => {
+        concat!(
+            " AND (NOT EXISTS (SELECT 1 FROM resource_classes rc WHERE rc.kind = 2 AND rc.pk = f.pk) \
+             OR EXISTS (SELECT 1 FROM resource_classes rc WHERE rc.kind = 2 AND rc.pk = f.pk \
+             AND rc.class IN (",
+            $classes,
+            ")))"
+        )
+    };
+}
+
 const OBJECT_SQL: &str = "SELECT id, allocated_for_flow, first_referenced_by_flow, \
      object_timerange, content_type, ref_count, collect_after_ms, created_ms, doc \
      FROM objects WHERE id = ?1";
 
-fn object_row(r: &Row<'_>) -> rusqlite::Result<ObjectRow> {
+fn object_row(r: &Row<'_>) -> Result<ObjectRow> {
     Ok(ObjectRow {
         id: r.get(0)?,
         allocated_for_flow: r.get(1)?,
@@ -89,13 +110,13 @@ fn object_row(r: &Row<'_>) -> rusqlite::Result<ObjectRow> {
 }
 
 /// An instance row from column `at` on: object_id, storage_id, url, label, controlled, doc.
-fn instance_row_at(r: &Row<'_>, at: usize) -> rusqlite::Result<InstanceRow> {
+fn instance_row_at(r: &Row<'_>, at: usize) -> Result<InstanceRow> {
     Ok(InstanceRow {
         object_id: r.get(at)?,
         storage_id: r.get(at + 1)?,
         url: r.get(at + 2)?,
         label: r.get(at + 3)?,
-        controlled: r.get::<_, i64>(at + 4)? != 0,
+        controlled: r.get::<i64>(at + 4)? != 0,
         doc: r.get(at + 5)?,
     })
 }
@@ -105,64 +126,64 @@ fn owned_ids<S: AsRef<str>>(ids: &[S]) -> Vec<String> {
 }
 
 /// The objects among `ids` that are recorded, one primary-key lookup each.
-fn objects_by_id<S: AsRef<str>>(conn: &Connection, ids: &[S]) -> Result<Vec<ObjectRow>> {
-    let mut st = conn.prepare_cached(OBJECT_SQL)?;
+fn objects_by_id<S: AsRef<str>>(conn: Conn<'_>, ids: &[S]) -> Result<Vec<ObjectRow>> {
     let mut out = Vec::with_capacity(ids.len());
     for id in ids {
-        if let Some(row) = st.query_row([id.as_ref()], object_row).optional()? {
+        if let Some(row) = conn.query_opt(OBJECT_SQL, p![id.as_ref()], object_row)? {
             out.push(row);
         }
     }
     Ok(out)
 }
 
-fn insert_instance(conn: &Connection, i: &InstanceRow, or_ignore: bool) -> Result<usize> {
+fn insert_instance(conn: Conn<'_>, i: &InstanceRow, or_ignore: bool) -> Result<usize> {
     let sql = if or_ignore {
-        "INSERT OR IGNORE INTO object_instances \
-         (object_id, storage_id, url, label, controlled, doc) VALUES (?1, ?2, ?3, ?4, ?5, ?6)"
+        "INSERT INTO object_instances \
+         (object_id, storage_id, url, label, controlled, doc) VALUES (?1, ?2, ?3, ?4, ?5, ?6) \
+         ON CONFLICT DO NOTHING"
     } else {
         "INSERT INTO object_instances \
          (object_id, storage_id, url, label, controlled, doc) VALUES (?1, ?2, ?3, ?4, ?5, ?6)"
     };
-    conn.prepare_cached(sql)?
-        .execute(params![
+    conn.execute(
+        sql,
+        p![
             i.object_id,
             i.storage_id,
             i.url,
             i.label,
-            i64::from(i.controlled),
+            i.controlled,
             i.doc
-        ])
-        .map_err(|e| {
-            conflict_on_unique(e, || {
-                format!("object {} already has that instance", i.object_id)
-            })
+        ],
+    )
+    .map_err(|e| {
+        conflict_on_unique(e, || {
+            format!("object {} already has that instance", i.object_id)
         })
+    })
 }
 
 /// The instances of the objects `ids` with their object's `content_type`, controlled
 /// first, then in registration order. Two lookups per object, each on one of the partial
 /// unique indexes (controlled instances have a `storage_id`, uncontrolled ones none).
 pub(crate) fn instances_of<S: AsRef<str>>(
-    conn: &Connection,
+    conn: Conn<'_>,
     ids: &[S],
 ) -> Result<Vec<(InstanceRow, Option<String>)>> {
-    let mut st = conn.prepare_cached(
+    const SQL: &str =
         "SELECT i.pk, i.object_id, i.storage_id, i.url, i.label, i.controlled, i.doc, o.content_type \
          FROM object_instances i JOIN objects o ON o.id = i.object_id \
          WHERE i.object_id = ?1 AND i.storage_id IS NOT NULL \
          UNION ALL \
          SELECT i.pk, i.object_id, i.storage_id, i.url, i.label, i.controlled, i.doc, o.content_type \
          FROM object_instances i JOIN objects o ON o.id = i.object_id \
-         WHERE i.object_id = ?1 AND i.storage_id IS NULL",
-    )?;
+         WHERE i.object_id = ?1 AND i.storage_id IS NULL";
     let mut out: Vec<(bool, i64, (InstanceRow, Option<String>))> = Vec::with_capacity(ids.len());
     for id in ids {
-        let mut rows = st.query([id.as_ref()])?;
-        while let Some(r) = rows.next()? {
+        out.extend(conn.query(SQL, p![id.as_ref()], |r| {
             let inst = instance_row_at(r, 1)?;
-            out.push((inst.controlled, r.get(0)?, (inst, r.get(7)?)));
-        }
+            Ok((inst.controlled, r.get(0)?, (inst, r.get(7)?)))
+        })?);
     }
     out.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
     Ok(out.into_iter().map(|(_, _, row)| row).collect())
@@ -177,30 +198,30 @@ impl Index {
         }
         let objects = objects.to_vec();
         self.write(move |tx| {
-            let mut object = tx.conn.prepare_cached(
-                "INSERT INTO objects \
-                 (id, allocated_for_flow, content_type, created_ms, collect_after_ms, ref_count) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, 0)",
-            )?;
-            let mut instance = tx.conn.prepare_cached(
-                "INSERT INTO object_instances (object_id, storage_id, controlled, doc) \
-                 VALUES (?1, ?2, 1, '{}')",
-            )?;
             for o in &objects {
-                object
-                    .execute(params![
-                        o.id,
-                        o.allocated_for_flow,
-                        o.content_type,
-                        o.created_ms,
-                        o.collect_after_ms
-                    ])
+                tx.db
+                    .execute(
+                        "INSERT INTO objects \
+                         (id, allocated_for_flow, content_type, created_ms, collect_after_ms, ref_count) \
+                         VALUES (?1, ?2, ?3, ?4, ?5, 0)",
+                        p![
+                            o.id,
+                            o.allocated_for_flow,
+                            o.content_type,
+                            o.created_ms,
+                            o.collect_after_ms
+                        ],
+                    )
                     .map_err(|e| {
                         conflict_on_unique(e, || {
                             "an object with one of those ids exists already".to_owned()
                         })
                     })?;
-                instance.execute(params![o.id, o.storage_id])?;
+                tx.db.execute(
+                    "INSERT INTO object_instances (object_id, storage_id, controlled, doc) \
+                     VALUES (?1, ?2, 1, '{}')",
+                    p![o.id, o.storage_id],
+                )?;
             }
             Ok(())
         })
@@ -210,18 +231,14 @@ impl Index {
     /// The object `id`, if recorded.
     pub async fn object(&self, id: &str) -> Result<Option<ObjectRow>> {
         let id = id.to_owned();
-        self.read(move |c| {
-            Ok(c.prepare_cached(OBJECT_SQL)?
-                .query_row([id], object_row)
-                .optional()?)
-        })
-        .await
+        self.read_db(move |c| c.query_opt(OBJECT_SQL, p![id], object_row))
+            .await
     }
 
     /// The objects among `ids` that are recorded.
     pub async fn objects<S: AsRef<str>>(&self, ids: &[S]) -> Result<Vec<ObjectRow>> {
         let ids = owned_ids(ids);
-        self.read(move |c| objects_by_id(c, &ids)).await
+        self.read_db(move |c| objects_by_id(c, &ids)).await
     }
 
     /// The instances of the objects `ids`, controlled first, then in registration order,
@@ -234,7 +251,7 @@ impl Index {
             return Ok(Vec::new());
         }
         let ids = owned_ids(ids);
-        self.read(move |c| instances_of(c, &ids)).await
+        self.read_db(move |c| instances_of(c, &ids)).await
     }
 
     /// `(pk, flow id, flow doc)` of the flows with a segment referencing object `id` (as
@@ -249,27 +266,34 @@ impl Index {
     ) -> Result<Vec<(i64, String, String)>> {
         let id = id.to_owned();
         let visible = visible_to.map(json_list);
-        self.read(move |c| {
-            let base = "SELECT f.pk, f.id, f.doc FROM flows f WHERE f.pk IN ( \
-                     SELECT DISTINCT flow_pk FROM segments WHERE object_id = ?1 AND flow_pk > ?2 \
-                     UNION SELECT DISTINCT flow_pk FROM segments WHERE init_object_id = ?1 AND flow_pk > ?2)";
-            let map = |r: &rusqlite::Row<'_>| Ok((r.get(0)?, r.get(1)?, r.get(2)?));
+        self.read_db(move |c| {
+            let map = |r: &Row<'_>| Ok((r.get(0)?, r.get(1)?, r.get(2)?));
             let limit = i64::from(limit) + 1;
-            let rows = match &visible {
-                None => c
-                    .prepare_cached(&format!("{base} ORDER BY f.pk LIMIT ?3"))?
-                    .query_map(params![id, after_pk, limit], map)?
-                    .collect::<rusqlite::Result<Vec<_>>>()?,
-                Some(classes) => c
-                    .prepare_cached(&format!(
-                        "{base} AND (NOT EXISTS (SELECT 1 FROM resource_classes rc WHERE rc.kind = 2 AND rc.pk = f.pk) \
-                         OR EXISTS (SELECT 1 FROM resource_classes rc WHERE rc.kind = 2 AND rc.pk = f.pk \
-                         AND rc.class IN (SELECT value FROM json_each(?4)))) ORDER BY f.pk LIMIT ?3"
-                    ))?
-                    .query_map(params![id, after_pk, limit, classes], map)?
-                    .collect::<rusqlite::Result<Vec<_>>>()?,
-            };
-            Ok(rows)
+            match &visible {
+                None => c.query(
+                    concat!(object_flows_base!(), " ORDER BY f.pk LIMIT ?3"),
+                    p![id, after_pk, limit],
+                    map,
+                ),
+                Some(classes) => c.query(
+                    c.pick(
+                        concat!(
+                            object_flows_base!(),
+                            object_flows_visible!("SELECT value FROM json_each(?4)"),
+                            " ORDER BY f.pk LIMIT ?3"
+                        ),
+                        concat!(
+                            object_flows_base!(),
+                            object_flows_visible!(
+                                "SELECT jsonb_array_elements_text(CAST(?4 AS jsonb))"
+                            ),
+                            " ORDER BY f.pk LIMIT ?3"
+                        ),
+                    ),
+                    p![id, after_pk, limit, classes],
+                    map,
+                ),
+            }
         })
         .await
     }
@@ -277,7 +301,7 @@ impl Index {
     /// Records an instance of an existing object.
     pub async fn add_instance(&self, inst: &InstanceRow) -> Result<()> {
         let inst = inst.clone();
-        self.write(move |tx| insert_instance(tx.conn, &inst, false).map(|_| ()))
+        self.write(move |tx| insert_instance(tx.db, &inst, false).map(|_| ()))
             .await
     }
 
@@ -306,33 +330,27 @@ impl Index {
                 "SELECT pk, object_id, storage_id, url, label, controlled, doc FROM object_instances \
                  WHERE object_id = ?1 AND storage_id = ?2 ORDER BY pk LIMIT 1"
             };
-            let found = tx
-                .conn
-                .prepare_cached(sql)?
-                .query_row(params![id, value], |r| {
-                    Ok((r.get::<_, i64>(0)?, instance_row_at(r, 1)?))
-                })
-                .optional()?;
+            let found = tx.db.query_opt(sql, p![id, value], |r| {
+                Ok((r.get::<i64>(0)?, instance_row_at(r, 1)?))
+            })?;
             let Some((pk, row)) = found else {
                 return Ok(None);
             };
-            let total: i64 = tx
-                .conn
-                .prepare_cached(
-                    "SELECT (SELECT count(*) FROM object_instances \
-                             WHERE object_id = ?1 AND storage_id IS NOT NULL) \
-                          + (SELECT count(*) FROM object_instances \
-                             WHERE object_id = ?1 AND storage_id IS NULL)",
-                )?
-                .query_row([&id], |r| r.get(0))?;
+            let total: i64 = tx.db.query_one(
+                "SELECT (SELECT count(*) FROM object_instances \
+                         WHERE object_id = ?1 AND storage_id IS NOT NULL) \
+                      + (SELECT count(*) FROM object_instances \
+                         WHERE object_id = ?1 AND storage_id IS NULL)",
+                p![id],
+                |r| r.get(0),
+            )?;
             if total <= 1 {
                 return Err(IndexError::Conflict(format!(
                     "instance is the only one of object {id}"
                 )));
             }
-            tx.conn
-                .prepare_cached("DELETE FROM object_instances WHERE pk = ?1")?
-                .execute([pk])?;
+            tx.db
+                .execute("DELETE FROM object_instances WHERE pk = ?1", p![pk])?;
             Ok(Some(row))
         })
         .await
@@ -340,13 +358,13 @@ impl Index {
 
     /// Ids of objects without references whose collection time is before `now_ms`.
     pub async fn collectable_objects(&self, now_ms: i64, limit: u32) -> Result<Vec<String>> {
-        self.read(move |c| {
-            let mut st = c.prepare_cached(
+        self.read_db(move |c| {
+            c.query(
                 "SELECT id FROM objects WHERE ref_count = 0 AND collect_after_ms < ?1 \
                  ORDER BY collect_after_ms LIMIT ?2",
-            )?;
-            let rows = st.query_map(params![now_ms, i64::from(limit)], |r| r.get(0))?;
-            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+                p![now_ms, limit],
+                |r| r.get(0),
+            )
         })
         .await
     }
@@ -361,12 +379,10 @@ impl Index {
     ) -> Result<Option<Vec<InstanceRow>>> {
         let id = id.to_owned();
         self.write(move |tx| {
-            let deleted = tx
-                .conn
-                .prepare_cached(
-                    "DELETE FROM objects WHERE id = ?1 AND ref_count = 0 AND collect_after_ms < ?2",
-                )?
-                .execute(params![id, now_ms])?;
+            let deleted = tx.db.execute(
+                "DELETE FROM objects WHERE id = ?1 AND ref_count = 0 AND collect_after_ms < ?2",
+                p![id, now_ms],
+            )?;
             if deleted == 0 {
                 return Ok(None);
             }
@@ -378,11 +394,9 @@ impl Index {
                 "DELETE FROM object_instances WHERE object_id = ?1 AND storage_id IS NULL \
                  RETURNING pk, object_id, storage_id, url, label, controlled, doc",
             ] {
-                let mut st = tx.conn.prepare_cached(sql)?;
-                let mut rows = st.query([&id])?;
-                while let Some(r) = rows.next()? {
-                    out.push((r.get::<_, i64>(0)?, instance_row_at(r, 1)?));
-                }
+                out.extend(tx.db.query(sql, p![id], |r| {
+                    Ok((r.get::<i64>(0)?, instance_row_at(r, 1)?))
+                })?);
             }
             out.sort_by_key(|(pk, _)| *pk);
             Ok(Some(out.into_iter().map(|(_, row)| row).collect()))
@@ -393,11 +407,12 @@ impl Index {
     /// The ids among `ids` that have no object row.
     pub async fn unknown_objects<S: AsRef<str>>(&self, ids: &[S]) -> Result<Vec<String>> {
         let ids = owned_ids(ids);
-        self.read(move |c| {
-            let mut st = c.prepare_cached("SELECT 1 FROM objects WHERE id = ?1")?;
+        self.read_db(move |c| {
             let mut unknown = Vec::new();
             for id in ids {
-                if !st.exists([&id])? {
+                if c.query_opt("SELECT 1 FROM objects WHERE id = ?1", p![id], |_| Ok(()))?
+                    .is_none()
+                {
                     unknown.push(id);
                 }
             }
@@ -410,7 +425,7 @@ impl Index {
 impl Tx<'_> {
     /// The objects among `ids` that are recorded, read inside the transaction.
     pub fn objects<S: AsRef<str>>(&self, ids: &[S]) -> Result<Vec<ObjectRow>> {
-        objects_by_id(self.conn, ids)
+        objects_by_id(self.db, ids)
     }
 
     /// Creates objects first seen in a registration (held outside this store's storage),
@@ -421,15 +436,16 @@ impl Tx<'_> {
         created_ms: i64,
         instances: &[InstanceRow],
     ) -> Result<()> {
-        let mut st = self
-            .conn
-            .prepare_cached("INSERT INTO objects (id, created_ms, ref_count) VALUES (?1, ?2, 0)")?;
         for id in ids {
-            st.execute(params![id, created_ms])
+            self.db
+                .execute(
+                    "INSERT INTO objects (id, created_ms, ref_count) VALUES (?1, ?2, 0)",
+                    p![id, created_ms],
+                )
                 .map_err(|e| conflict_on_unique(e, || format!("object {id} exists already")))?;
         }
         for i in instances {
-            insert_instance(self.conn, i, false)?;
+            insert_instance(self.db, i, false)?;
         }
         Ok(())
     }
@@ -437,7 +453,7 @@ impl Tx<'_> {
     /// Adds uncontrolled instances to existing objects, ignoring ones already recorded.
     pub fn add_instances_if_new(&self, instances: &[InstanceRow]) -> Result<()> {
         for i in instances {
-            insert_instance(self.conn, i, true)?;
+            insert_instance(self.db, i, true)?;
         }
         Ok(())
     }
@@ -446,21 +462,21 @@ impl Tx<'_> {
     /// per object: they stop being collectable, and an object's first registration fixes
     /// its first flow, timerange and doc.
     pub fn add_object_refs(&self, refs: &[ObjectRefs]) -> Result<()> {
-        let mut st = self.conn.prepare_cached(
-            "UPDATE objects SET ref_count = ref_count + ?2, collect_after_ms = NULL, \
-                 first_referenced_by_flow = coalesce(first_referenced_by_flow, ?3), \
-                 object_timerange = coalesce(object_timerange, ?4), \
-                 doc = coalesce(?5, doc) \
-             WHERE id = ?1",
-        )?;
         for r in refs {
-            st.execute(params![
-                r.id,
-                r.added,
-                r.first_referenced_by_flow,
-                r.object_timerange,
-                r.doc
-            ])?;
+            self.db.execute(
+                "UPDATE objects SET ref_count = ref_count + ?2, collect_after_ms = NULL, \
+                     first_referenced_by_flow = coalesce(first_referenced_by_flow, ?3), \
+                     object_timerange = coalesce(object_timerange, ?4), \
+                     doc = coalesce(?5, doc) \
+                 WHERE id = ?1",
+                p![
+                    r.id,
+                    r.added,
+                    r.first_referenced_by_flow,
+                    r.object_timerange,
+                    r.doc
+                ],
+            )?;
         }
         Ok(())
     }

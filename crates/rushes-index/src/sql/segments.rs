@@ -317,7 +317,7 @@ impl Index {
                 }
                 ids.sort_unstable();
                 ids.dedup();
-                instances_of(c, &ids)?
+                instances_of(crate::db::Conn::Lite(c), &ids)?
             } else {
                 Vec::new()
             };
