@@ -1,6 +1,7 @@
 //! The media endpoint: `PUT`, `GET` and `HEAD` of `/media/{object_id}` through signed URLs.
 //!
-//! On the embedded default Rushes serves the signed URLs of [`MediaStore`] itself. Bytes are
+//! On the embedded default Rushes serves the signed URLs of a local [`MediaStore`] itself
+//! (S3 backends' presigned URLs go to the S3 server). Bytes are
 //! streamed in both directions and are never held whole in memory; this router is not bound
 //! by the JSON body limit. A request is allowed by the signature in its query alone:
 //! a bad, altered or expired signature is 403, an unknown object 404, a second upload of an
@@ -15,13 +16,24 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::put;
 use axum::Router;
-use rushes_objects::{ByteRange, MediaGrant, MediaMethod, MediaStore, ObjectInfo, ObjectsError};
+use rushes_objects::{
+    ByteRange, MediaBackends, MediaGrant, MediaMethod, MediaStore, ObjectInfo, ObjectsError,
+};
 use time::OffsetDateTime;
 
 use crate::error::ApiError;
 
 /// Content type of a response whose signed URL names none.
 const DEFAULT_CONTENT_TYPE: &str = "application/octet-stream";
+
+/// The media endpoint for a store's backends: serves the local backend's URLs, if it
+/// has one (an S3 backend's presigned URLs point at the S3 server, never here).
+pub fn router_for(backends: &MediaBackends) -> Router {
+    match backends.local() {
+        Some(local) => router(local.clone()),
+        None => Router::new(),
+    }
+}
 
 /// The media endpoint, `/media/{*key}`, serving the signed URLs of `media`.
 ///
@@ -347,7 +359,7 @@ mod tests {
     }
 
     async fn upload(server: &Server, id: &str, data: Vec<u8>) -> reqwest::Response {
-        let url = server.media.put_url(id, "video/mp2t", TTL).unwrap();
+        let url = server.media.put_url(id, "video/mp2t", TTL).await.unwrap();
         // Sent in 64 KiB chunks, chunked transfer encoding: a streamed upload.
         let chunks: Vec<Result<Bytes, std::io::Error>> = data
             .chunks(64 * 1024)
@@ -374,6 +386,7 @@ mod tests {
         let url = server
             .media
             .get_url("clip-1", Some("video/mp2t"), TTL)
+            .await
             .unwrap();
         let resp = server.client.get(url.clone()).send().await.unwrap();
         assert_eq!(resp.status(), StatusCode::OK);
@@ -477,7 +490,7 @@ mod tests {
         assert_eq!(resp.headers()[header::CONTENT_LENGTH], "10");
 
         // Without a signed content type, the default one.
-        let plain = server.media.get_url("clip-1", None, TTL).unwrap();
+        let plain = server.media.get_url("clip-1", None, TTL).await.unwrap();
         let resp = server
             .client
             .get(plain)
@@ -505,7 +518,7 @@ mod tests {
     async fn bad_signatures_are_forbidden() {
         let server = serve().await;
         upload(&server, "obj", pattern(1000)).await;
-        let get = server.media.get_url("obj", None, TTL).unwrap();
+        let get = server.media.get_url("obj", None, TTL).await.unwrap();
 
         let mut tampered = get.clone();
         let query = get.query().unwrap().replace("expires=", "expires=9");
@@ -531,7 +544,7 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(resp.status(), StatusCode::FORBIDDEN);
-        let put = server.media.put_url("new", "video/mp4", TTL).unwrap();
+        let put = server.media.put_url("new", "video/mp4", TTL).await.unwrap();
         let resp = server.client.get(put.clone()).send().await.unwrap();
         assert_eq!(resp.status(), StatusCode::FORBIDDEN);
         // A PUT with another content type than the signed one.
@@ -547,7 +560,11 @@ mod tests {
         assert!(!server.media.exists("new").await.unwrap());
 
         // Expired.
-        let expired = server.media.get_url("obj", None, Duration::ZERO).unwrap();
+        let expired = server
+            .media
+            .get_url("obj", None, Duration::ZERO)
+            .await
+            .unwrap();
         tokio::time::sleep(Duration::from_millis(1100)).await;
         let resp = server.client.get(expired).send().await.unwrap();
         assert_eq!(resp.status(), StatusCode::FORBIDDEN);
@@ -557,7 +574,7 @@ mod tests {
     #[tokio::test]
     async fn unknown_object_is_not_found() {
         let server = serve().await;
-        let url = server.media.get_url("missing", None, TTL).unwrap();
+        let url = server.media.get_url("missing", None, TTL).await.unwrap();
         let resp = server.client.get(url.clone()).send().await.unwrap();
         assert_eq!(resp.status(), StatusCode::NOT_FOUND);
         assert_eq!(error_type(resp).await, "NotFound");
@@ -568,7 +585,11 @@ mod tests {
     #[tokio::test]
     async fn interrupted_upload_stores_nothing() {
         let server = serve().await;
-        let url = server.media.put_url("cut", "video/mp2t", TTL).unwrap();
+        let url = server
+            .media
+            .put_url("cut", "video/mp2t", TTL)
+            .await
+            .unwrap();
         let target = format!("{}?{}", url.path(), url.query().unwrap());
         let mut conn = tokio::net::TcpStream::connect(server.addr).await.unwrap();
         let head = format!(
@@ -621,7 +642,11 @@ mod tests {
         };
         let block = Bytes::from(pattern(MB));
         let blocks = std::iter::repeat_n(block, BLOCKS).map(Ok::<_, std::io::Error>);
-        let url = server.media.put_url("big", "video/mp2t", TTL).unwrap();
+        let url = server
+            .media
+            .put_url("big", "video/mp2t", TTL)
+            .await
+            .unwrap();
         let resp = server
             .client
             .put(url)
@@ -636,7 +661,7 @@ mod tests {
             (BLOCKS * MB) as u64
         );
 
-        let url = server.media.get_url("big", None, TTL).unwrap();
+        let url = server.media.get_url("big", None, TTL).await.unwrap();
         let resp = server.client.get(url).send().await.unwrap();
         assert_eq!(resp.status(), StatusCode::OK);
         let mut body = resp.bytes_stream();

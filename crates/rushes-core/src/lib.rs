@@ -30,7 +30,7 @@ pub use settings::StoreSettings;
 use std::sync::Arc;
 
 use rushes_index::Index;
-use rushes_objects::MediaStore;
+use rushes_objects::MediaBackends;
 
 /// Result type of store operations.
 pub type Result<T, E = CoreError> = std::result::Result<T, E>;
@@ -39,22 +39,22 @@ pub type Result<T, E = CoreError> = std::result::Result<T, E>;
 #[derive(Debug)]
 pub struct Store {
     pub(crate) index: Index,
-    pub(crate) media: Arc<MediaStore>,
+    pub(crate) media: Arc<MediaBackends>,
     pub(crate) settings: StoreSettings,
 }
 
 impl Store {
-    /// A store over an opened index and media store.
-    pub fn new(index: Index, media: Arc<MediaStore>, settings: StoreSettings) -> Store {
+    /// A store over an opened index and storage backends.
+    pub fn new(index: Index, media: MediaBackends, settings: StoreSettings) -> Store {
         Store {
             index,
-            media,
+            media: Arc::new(media),
             settings,
         }
     }
 
-    /// The media store, for the media endpoint that serves signed URLs.
-    pub fn media(&self) -> &Arc<MediaStore> {
+    /// The storage backends, for the media endpoint that serves the local one's URLs.
+    pub fn media(&self) -> &Arc<MediaBackends> {
         &self.media
     }
 

@@ -49,6 +49,15 @@ pub enum ObjectsError {
     /// Reading a stored object failed.
     #[error("cannot read media: {0}")]
     Read(#[source] std::io::Error),
+    /// The storage backend cannot be reached, or refuses the credentials, when opened.
+    #[error("cannot reach the object storage at {location}: {source}")]
+    Unreachable {
+        /// The storage URL, without credentials.
+        location: String,
+        /// What the backend answered.
+        #[source]
+        source: object_store::Error,
+    },
     /// The storage backend failed.
     #[error("storage backend error: {0}")]
     Backend(#[from] object_store::Error),

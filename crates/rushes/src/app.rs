@@ -8,7 +8,7 @@ use rushes_api::auth::{cors_layer, Auth};
 use rushes_api::{AppState, Limits};
 use rushes_core::{Store, StoreSettings};
 use rushes_index::Index;
-use rushes_objects::MediaStore;
+use rushes_objects::MediaBackends;
 
 use crate::config::{self, Settings};
 
@@ -45,8 +45,9 @@ pub async fn serve(args: Settings) -> anyhow::Result<()> {
     let index = Index::open_sqlite(&args.data_dir.join("rushes.db"))
         .await
         .with_context(|| format!("cannot open the index in {}", args.data_dir.display()))?;
-    let media = MediaStore::open_local(args.data_dir.join("media"), None, public_url.clone())
-        .context("cannot open the media store")?;
+    let media = MediaBackends::open(args.storage, args.default_storage, public_url.clone())
+        .await
+        .context("cannot open the storage backends")?;
     let settings = StoreSettings {
         object_timeout: Duration::from_secs(args.object_timeout),
         gc_grace: Duration::from_secs(args.gc_grace),
@@ -55,7 +56,7 @@ pub async fn serve(args: Settings) -> anyhow::Result<()> {
         class_ceilings: args.class_ceilings,
         ..StoreSettings::default()
     };
-    let store = Arc::new(Store::new(index, Arc::new(media), settings));
+    let store = Arc::new(Store::new(index, media, settings));
     let (stop_workers, workers_stopped) = tokio::sync::watch::channel(false);
     let mut workers = store.start_workers(workers_stopped.clone());
     workers.push(store.start_gc(workers_stopped));
@@ -71,7 +72,7 @@ pub async fn serve(args: Settings) -> anyhow::Result<()> {
     let open = auth.is_open();
     let app = rushes_api::secured_router(
         state,
-        rushes_api::media::router(store.media().clone()),
+        rushes_api::media::router_for(store.media()),
         auth,
         cors,
     );

@@ -36,6 +36,11 @@ pub struct ServeArgs {
     /// [default: ./rushes-data].
     #[arg(long, env = "RUSHES_DATA_DIR")]
     pub data_dir: Option<PathBuf>,
+    /// Default storage backend for media objects: `s3://bucket/prefix?endpoint=URL&region=R`
+    /// (credentials from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY), `file:///path` or a
+    /// path [default: the media directory under --data-dir]. See docs/STORAGE.md.
+    #[arg(long, env = "RUSHES_OBJECT_STORE_URL")]
+    pub object_store_url: Option<String>,
     /// Absolute URL clients reach this store at (for signed URLs and paging links);
     /// defaults to http://<listen address>.
     #[arg(long, env = "RUSHES_PUBLIC_URL")]

@@ -23,6 +23,11 @@
 //!
 //! [cors]
 //! allowed_origins = ["https://ui.example"]
+//!
+//! [[storage]]                    # storage backends (docs/STORAGE.md); default: the
+//! label = "archive"              # media directory under data_dir
+//! url = "s3://bucket/prefix?endpoint=http://127.0.0.1:8333&region=us-east-1"
+//! default = true
 //! ```
 //!
 //! Unknown keys are errors, so a misspelt setting is not silently ignored. Secrets (HS256
@@ -42,6 +47,7 @@ use rushes_api::auth::{
 use rushes_core::classes::ClassCeilings;
 use rushes_core::ops::events::{EventSettings, TargetPolicy};
 use rushes_core::{Access, Permission};
+use rushes_objects::{BackendSpec, StorageLocation};
 use serde::Deserialize;
 
 use crate::cli::ServeArgs;
@@ -57,6 +63,9 @@ pub struct FileConfig {
     pub cors: CorsSection,
     #[serde(default)]
     pub events: EventsSection,
+    /// `[[storage]]`: the storage backends.
+    #[serde(default)]
+    pub storage: Vec<StorageSection>,
 }
 
 /// `[server]`: the same settings as the flags of `rushes serve`.
@@ -270,6 +279,100 @@ impl EventsSection {
     }
 }
 
+/// `[[storage]]`: one storage backend of media objects.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StorageSection {
+    /// The backend's id (a UUID); default: kept in the backend itself (docs/STORAGE.md).
+    pub id: Option<String>,
+    /// Label in `/service/storage-backends` and `get_urls` (default `local` or `s3`).
+    pub label: Option<String>,
+    /// `s3://bucket/prefix?endpoint=..&region=..`, `file:///path` or a path (relative to
+    /// the configuration file).
+    pub url: String,
+    /// Whether new storage goes here unless a request names a backend.
+    #[serde(default)]
+    pub default: bool,
+}
+
+/// The storage backends of `sections` and `--object-store-url`, and which is the default.
+///
+/// Without either: the media directory under `data_dir`. `--object-store-url` is the
+/// default backend (the `[[storage]]` entry with the same URL, or a new one); when it is
+/// given without `[[storage]]` tables, the media directory under `data_dir` is kept as a
+/// second backend if it already holds objects of this store (a `backend-id` file), so
+/// their instances stay readable.
+pub fn storage_backends(
+    sections: Vec<StorageSection>,
+    object_store_url: Option<String>,
+    data_dir: &Path,
+    base: &Path,
+) -> anyhow::Result<(Vec<BackendSpec>, usize)> {
+    let local_media = data_dir.join("media");
+    let mut specs = Vec::with_capacity(sections.len() + 1);
+    let mut urls = Vec::with_capacity(sections.len() + 1);
+    let mut default = None;
+    let declared = !sections.is_empty();
+    for (i, s) in sections.into_iter().enumerate() {
+        let mut spec = BackendSpec::from_url(&s.url)
+            .with_context(|| format!("[[storage]] {}", s.label.as_deref().unwrap_or(&s.url)))?;
+        if let StorageLocation::Local(p) = &spec.location {
+            spec.location = StorageLocation::Local(base.join(p));
+        }
+        if let Some(id) = s.id.as_deref() {
+            let id = uuid::Uuid::parse_str(id)
+                .map_err(|_| anyhow::anyhow!("[[storage]] id {id:?} is not a UUID"))?;
+            spec.id = Some(id);
+        }
+        spec.label = s.label;
+        if s.default {
+            if default.is_some() {
+                bail!("more than one [[storage]] table has default = true");
+            }
+            default = Some(i);
+        }
+        urls.push(s.url);
+        specs.push(spec);
+    }
+    if let Some(url) = object_store_url {
+        default = match urls.iter().position(|u| *u == url) {
+            Some(i) => Some(i),
+            None => {
+                specs.insert(
+                    0,
+                    BackendSpec::from_url(&url).context("invalid --object-store-url")?,
+                );
+                Some(0)
+            }
+        };
+        if !declared && local_media.join(rushes_objects::BACKEND_ID_FILE).exists() {
+            specs.push(BackendSpec {
+                location: StorageLocation::Local(local_media.clone()),
+                id: None,
+                label: None,
+                signing_secret: None,
+            });
+        }
+    }
+    if specs.is_empty() {
+        specs.push(BackendSpec {
+            location: StorageLocation::Local(local_media),
+            id: None,
+            label: None,
+            signing_secret: None,
+        });
+    }
+    let default = match default {
+        Some(d) => d,
+        None if specs.len() == 1 => 0,
+        None => bail!(
+            "several [[storage]] backends and none is the default: \
+             set default = true on one, or give --object-store-url"
+        ),
+    };
+    Ok((specs, default))
+}
+
 /// `[cors]`.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -294,6 +397,10 @@ pub struct Settings {
     pub class_ceilings: ClassCeilings,
     pub cors: CorsSettings,
     pub events: EventSettings,
+    /// The storage backends of media objects.
+    pub storage: Vec<BackendSpec>,
+    /// Index in `storage` of the default backend.
+    pub default_storage: usize,
 }
 
 impl FileConfig {
@@ -333,6 +440,7 @@ impl Settings {
             .data_dir
             .or(server.data_dir)
             .unwrap_or_else(|| PathBuf::from("./rushes-data"));
+        let storage = storage_backends(file.storage, args.object_store_url, &data_dir, &base)?;
         Ok(Settings {
             listen: args
                 .listen
@@ -357,6 +465,8 @@ impl Settings {
                 allowed_origins: origins,
             },
             events: file.events.settings(&data_dir)?,
+            storage: storage.0,
+            default_storage: storage.1,
         })
     }
 }

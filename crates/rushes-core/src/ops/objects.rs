@@ -1,5 +1,6 @@
-//! Media objects: `get_urls` of their instances (signed once per object per request),
-//! object information with the flows that reference it, and instance registration.
+//! Media objects: `get_urls` of their instances on every backend (signed once per instance
+//! per request), object information with the flows that reference it, instance
+//! registration, and copying objects between storage backends.
 
 use std::collections::HashMap;
 
@@ -8,6 +9,9 @@ use rushes_model::{
     FlowId, GetUrl, Object, ObjectId, ObjectInitRef, ObjectInstancesPost, StorageBackendId,
     StoreType, TimeRangeText,
 };
+
+use rushes_objects::StorageBackendInfo;
+use uuid::Uuid;
 
 use crate::{CoreError, Permission, Principal, Result, Store};
 
@@ -100,17 +104,17 @@ impl<'a> UrlBuilder<'a> {
             return Ok(());
         }
         let rows = self.store.index.instances(ids).await?;
-        self.add(&rows)
+        self.add(&rows).await
     }
 
     /// Builds the URLs of instances already read (as [`rushes_index::Index::instances`]
     /// returns them), signing each controlled one once.
-    pub(crate) fn add(&mut self, rows: &[(InstanceRow, Option<String>)]) -> Result<()> {
+    pub(crate) async fn add(&mut self, rows: &[(InstanceRow, Option<String>)]) -> Result<()> {
         if self.filter.wants_none() {
             return Ok(());
         }
         for (inst, content_type) in rows {
-            if let Some(url) = self.url_of(inst, content_type.as_deref())? {
+            if let Some(url) = self.url_of(inst, content_type.as_deref()).await? {
                 self.urls
                     .entry(inst.object_id.clone())
                     .or_default()
@@ -128,28 +132,30 @@ impl<'a> UrlBuilder<'a> {
         Some(self.urls.get(id).cloned().unwrap_or_default())
     }
 
-    fn url_of(&self, inst: &InstanceRow, content_type: Option<&str>) -> Result<Option<GetUrl>> {
-        let backend = self.store.media.storage_backend();
+    async fn url_of(
+        &self,
+        inst: &InstanceRow,
+        content_type: Option<&str>,
+    ) -> Result<Option<GetUrl>> {
         if inst.controlled {
             let sid = inst
                 .storage_id
                 .as_deref()
                 .and_then(|s| StorageBackendId::parse(s).ok());
-            let ours = sid.is_some_and(|s| *s.as_uuid() == backend.id);
-            if !ours {
-                // An instance on a backend this node does not serve cannot be signed.
+            // An instance on a backend this node does not know cannot be signed.
+            let Some(media) = sid.and_then(|s| self.store.media.get(*s.as_uuid())) else {
                 return Ok(None);
-            }
+            };
+            let backend = media.storage_backend();
             if !self.filter.accepts(Some(&backend.label), sid, true) {
                 return Ok(None);
             }
             let ct = content_type.or(self.fallback_content_type);
-            let url = self
-                .store
-                .media
+            let url = media
                 .get_url(&inst.object_id, ct, self.store.settings.url_ttl)
+                .await
                 .map_err(|e| {
-                    CoreError::Internal(format!(
+                    CoreError::Unavailable(format!(
                         "cannot sign a URL for object {}: {e}",
                         inst.object_id
                     ))
@@ -379,7 +385,9 @@ impl Store {
         })
     }
 
-    /// `POST /objects/{id}/instances`.
+    /// `POST /objects/{id}/instances`: an uncontrolled instance (a URL and label), or a
+    /// controlled one on a known backend, whose bytes the store copies there from a backend
+    /// holding them ([`Store::copy_object`]).
     pub async fn add_object_instance(
         &self,
         principal: &Principal,
@@ -394,26 +402,20 @@ impl Store {
         self.object_checked(principal, id).await?;
         match body {
             ObjectInstancesPost::Controlled { storage_id, .. } => {
-                if *storage_id.as_uuid() != self.media.backend_id() {
+                // The spec's "duplication of an instance to a new storage backend": the
+                // store copies the bytes from a backend that holds them, then registers.
+                let to = *storage_id.as_uuid();
+                if self.media.get(to).is_none() {
                     return Err(CoreError::BadRequest(format!(
                         "storage backend {storage_id} is not known to this store"
                     )));
                 }
-                let has = self
-                    .index
-                    .instances(&[id.as_str()])
-                    .await?
-                    .iter()
-                    .any(|(i, _)| i.storage_id.as_deref() == Some(&storage_id.to_string()));
-                if has {
-                    return Err(CoreError::BadRequest(format!(
+                match self.copy_object(id, None, to).await? {
+                    CopyOutcome::Copied { .. } => Ok(()),
+                    CopyOutcome::AlreadyThere => Err(CoreError::BadRequest(format!(
                         "object {id} already has an instance on storage backend {storage_id}"
-                    )));
+                    ))),
                 }
-                // Copying from an uncontrolled URL would need this store to fetch it.
-                Err(CoreError::BadRequest(format!(
-                    "object {id} has no controlled instance to copy from; copying from uncontrolled URLs is not supported"
-                )))
             }
             ObjectInstancesPost::Uncontrolled { url, label, .. } => {
                 if url.is_empty() {
@@ -477,10 +479,177 @@ impl Store {
             )));
         };
         if inst.controlled {
-            if let Err(e) = self.media.delete(&inst.object_id).await {
-                tracing::warn!(object = %inst.object_id, error = %e, "cannot delete the bytes of a removed instance");
+            match inst
+                .storage_id
+                .as_deref()
+                .and_then(|s| self.media.get_str(s))
+            {
+                Some(media) => {
+                    if let Err(e) = media.delete(&inst.object_id).await {
+                        tracing::warn!(object = %inst.object_id, error = %e, "cannot delete the bytes of a removed instance");
+                    }
+                }
+                None => tracing::warn!(
+                    object = %inst.object_id,
+                    storage_id = inst.storage_id.as_deref().unwrap_or(""),
+                    "the removed instance is on a storage backend this node does not know; its bytes stay"
+                ),
             }
         }
         Ok(())
     }
+
+    /// Records a controlled instance of `object_id` on `backend` (bytes already there).
+    async fn add_controlled_instance(
+        &self,
+        object_id: &str,
+        backend: &StorageBackendInfo,
+    ) -> Result<()> {
+        let inst = InstanceRow {
+            object_id: object_id.to_owned(),
+            storage_id: Some(backend.id.to_string()),
+            url: None,
+            label: Some(backend.label.clone()),
+            controlled: true,
+            doc: "{}".into(),
+        };
+        self.index
+            .add_instance(&inst)
+            .await
+            .map_err(|e| match CoreError::from(e) {
+                CoreError::Conflict(m) => CoreError::BadRequest(m),
+                e => e,
+            })
+    }
+
+    /// The object ids a flow's segments name (media and init objects), in timeline order,
+    /// each once: what `rushes objects copy --flow` copies.
+    pub async fn flow_object_ids(&self, flow_id: &FlowId) -> Result<Vec<ObjectId>> {
+        if self
+            .index
+            .segment_flow(&flow_id.to_string())
+            .await?
+            .is_none()
+        {
+            return Err(CoreError::NotFound(format!(
+                "flow {flow_id} does not exist"
+            )));
+        }
+        let principal = Principal::anonymous();
+        let mut q = crate::ops::segments::SegmentQuery {
+            limit: Some(self.settings.max_page_limit),
+            ..Default::default()
+        };
+        q.urls.accept_labels = Some(Vec::new());
+        let mut seen = std::collections::HashSet::new();
+        let mut ids = Vec::new();
+        loop {
+            let page = self.list_segments(&principal, flow_id, &q).await?;
+            for seg in &page.segments {
+                let init = seg.init_object.as_ref().map(|i| &i.object_id);
+                for id in std::iter::once(&seg.object_id).chain(init) {
+                    if seen.insert(id.to_string()) {
+                        ids.push(id.clone());
+                    }
+                }
+            }
+            match page.next_key {
+                Some(key) if !page.segments.is_empty() => q.page = Some(key),
+                _ => return Ok(ids),
+            }
+        }
+    }
+
+    /// Copies object `id` to the backend `to` and registers the new controlled instance.
+    ///
+    /// The bytes are read from `from` if given, else from the first backend (in
+    /// configuration order) holding a controlled instance, and streamed into `to`
+    /// (multipart on S3). Idempotent: an object that already has an instance on `to` is
+    /// left alone ([`CopyOutcome::AlreadyThere`]); bytes already in `to` from an earlier,
+    /// interrupted copy are checked by size and registered.
+    pub async fn copy_object(
+        &self,
+        id: &ObjectId,
+        from: Option<Uuid>,
+        to: Uuid,
+    ) -> Result<CopyOutcome> {
+        let target = self
+            .media
+            .get(to)
+            .ok_or_else(|| CoreError::BadRequest(format!("storage backend {to} is not known")))?;
+        self.index
+            .object(id.as_str())
+            .await?
+            .filter(visible)
+            .ok_or_else(|| not_found(id))?;
+        let instances = self.index.instances(&[id.as_str()]).await?;
+        let on = |sid: Uuid| {
+            instances.iter().any(|(i, _)| {
+                i.controlled && i.storage_id.as_deref() == Some(sid.to_string().as_str())
+            })
+        };
+        if on(to) {
+            return Ok(CopyOutcome::AlreadyThere);
+        }
+        let source = match from {
+            Some(f) => {
+                if !on(f) {
+                    return Err(CoreError::BadRequest(format!(
+                        "object {id} has no instance on storage backend {f}"
+                    )));
+                }
+                self.media
+                    .get(f)
+                    .ok_or_else(|| CoreError::BadRequest(format!("storage backend {f} is not known")))?
+            }
+            None => self
+                .media
+                .iter()
+                .find(|m| m.backend_id() != to && on(m.backend_id()))
+                .ok_or_else(|| {
+                    CoreError::BadRequest(format!(
+                        "object {id} has no controlled instance on a storage backend of this store to copy from"
+                    ))
+                })?,
+        };
+        let unavailable = |what: &str, e: rushes_objects::ObjectsError| {
+            CoreError::Unavailable(format!("cannot {what} object {id}: {e}"))
+        };
+        let read = source
+            .get_range(id.as_str(), None)
+            .await
+            .map_err(|e| unavailable("read", e))?;
+        let size = read.info.size;
+        match target.put_stream(id.as_str(), read.body).await {
+            Ok(_) => {}
+            Err(rushes_objects::ObjectsError::AlreadyExists { .. }) => {
+                let there = target
+                    .head(id.as_str())
+                    .await
+                    .map_err(|e| unavailable("check", e))?;
+                if there.size != size {
+                    return Err(CoreError::Conflict(format!(
+                        "storage backend {to} already holds different bytes ({} bytes, not {size}) as object {id}",
+                        there.size
+                    )));
+                }
+            }
+            Err(e) => return Err(unavailable("write", e)),
+        }
+        self.add_controlled_instance(id.as_str(), target.storage_backend())
+            .await?;
+        Ok(CopyOutcome::Copied { bytes: size })
+    }
+}
+
+/// What [`Store::copy_object`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CopyOutcome {
+    /// The bytes were copied (or found complete) and the instance registered.
+    Copied {
+        /// Size of the object.
+        bytes: u64,
+    },
+    /// The object already had an instance on the target backend.
+    AlreadyThere,
 }

@@ -907,7 +907,7 @@ impl Store {
             None
         };
         let mut urls = UrlBuilder::new(self, &q.urls, flow.container.as_deref());
-        urls.add(&found.instances)?;
+        urls.add(&found.instances).await?;
 
         let mut segments = Vec::with_capacity(rows.len());
         for r in &rows {

@@ -68,22 +68,25 @@ impl Store {
         tags: &[TagFilter],
         reverse: bool,
     ) -> Result<Vec<StorageBackend>> {
-        let info = self.media.storage_backend();
-        let id = StorageBackendId::from_uuid(info.id)
-            .map_err(|e| CoreError::Internal(format!("storage backend id: {e}")))?;
-        let backend = StorageBackend {
-            id,
-            label: Some(info.label.clone()).filter(|l| !l.is_empty()),
-            default_storage: Some(info.default_storage),
-            store_type: StoreType::HttpObjectStore,
-            provider: info.provider.clone(),
-            region: info.region.clone(),
-            availability_zone: info.availability_zone.clone(),
-            store_product: info.store_product.clone(),
-            tags: None,
-            extra: Map::new(),
-        };
-        let mut all: Vec<StorageBackend> = vec![backend]
+        let mut backends = Vec::new();
+        for media in self.media.iter() {
+            let info = media.storage_backend();
+            let id = StorageBackendId::from_uuid(info.id)
+                .map_err(|e| CoreError::Internal(format!("storage backend id: {e}")))?;
+            backends.push(StorageBackend {
+                id,
+                label: Some(info.label.clone()).filter(|l| !l.is_empty()),
+                default_storage: Some(info.default_storage),
+                store_type: StoreType::HttpObjectStore,
+                provider: info.provider.clone(),
+                region: info.region.clone(),
+                availability_zone: info.availability_zone.clone(),
+                store_product: info.store_product.clone(),
+                tags: None,
+                extra: Map::new(),
+            });
+        }
+        let mut all: Vec<StorageBackend> = backends
             .into_iter()
             .filter(|b| tags.iter().all(|f| f.matches(b.tags.as_ref())))
             .collect();

@@ -5,12 +5,14 @@ use rushes_model::{
     Allocation, FlowId, FlowStorage, FlowStoragePost, HttpRequest, MediaObjectUpload, ObjectId,
 };
 
+use rushes_objects::ObjectsError;
+
 use crate::{now_ms, CoreError, Permission, Principal, Result, Store};
 
 impl Store {
     /// `POST /flows/{id}/storage`: allocates objects (new ids, at most `limit`, or the
-    /// client's `object_ids`, which must all be new) on the store's backend and returns a
-    /// signed PUT URL for each. Objects not registered by a segment before the object
+    /// client's `object_ids`, which must all be new) on the backend named by `storage_id`
+    /// (the default backend without it) and returns a signed PUT URL for each. Objects not registered by a segment before the object
     /// timeout are collected.
     ///
     /// Needs write on the flow: upload URLs are handed out only after that check.
@@ -44,13 +46,12 @@ impl Store {
                 "flow {flow_id} has no container; set it before allocating storage"
             )));
         };
-        if let Some(sid) = &req.storage_id {
-            if *sid.as_uuid() != self.media.backend_id() {
-                return Err(CoreError::BadRequest(format!(
-                    "storage backend {sid} is not known to this store"
-                )));
-            }
-        }
+        let media = match &req.storage_id {
+            Some(sid) => self.media.get(*sid.as_uuid()).ok_or_else(|| {
+                CoreError::BadRequest(format!("storage backend {sid} is not known to this store"))
+            })?,
+            None => self.media.default_backend(),
+        };
         let content_type = req
             .content_type
             .as_ref()
@@ -92,10 +93,15 @@ impl Store {
         let ttl = self.settings.url_ttl.max(self.settings.object_timeout);
         let mut media_objects = Vec::with_capacity(ids.len());
         for id in &ids {
-            let url = self
-                .media
+            let url = media
                 .put_url(id.as_str(), &content_type, ttl)
-                .map_err(|e| CoreError::BadRequest(format!("cannot issue an upload URL: {e}")))?;
+                .await
+                .map_err(|e| match e {
+                    ObjectsError::InvalidContentType(_) | ObjectsError::InvalidObjectId(_) => {
+                        CoreError::BadRequest(format!("cannot issue an upload URL: {e}"))
+                    }
+                    e => CoreError::Unavailable(format!("cannot issue an upload URL: {e}")),
+                })?;
             let mut put = HttpRequest::new(url.to_string());
             put.content_type = Some(content_type.clone());
             media_objects.push(MediaObjectUpload {
@@ -107,7 +113,7 @@ impl Store {
         }
         let now = now_ms();
         let timeout = i64::try_from(self.settings.object_timeout.as_millis()).unwrap_or(i64::MAX);
-        let storage_id = self.media.backend_id().to_string();
+        let storage_id = media.backend_id().to_string();
         let rows: Vec<NewObject> = ids
             .iter()
             .map(|id| NewObject {

@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use futures::TryStreamExt;
+use rushes_objects::MediaStore;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
@@ -47,8 +48,16 @@ impl Store {
                     continue;
                 };
                 report.objects += 1;
-                if instances.iter().any(|i| i.controlled) {
-                    if let Err(e) = self.media.delete(&id).await {
+                for inst in instances.iter().filter(|i| i.controlled) {
+                    let Some(media) = inst
+                        .storage_id
+                        .as_deref()
+                        .and_then(|s| self.media.get_str(s))
+                    else {
+                        tracing::warn!(object = %id, storage_id = inst.storage_id.as_deref().unwrap_or(""), "a collected object's instance is on a storage backend this node does not know");
+                        continue;
+                    };
+                    if let Err(e) = media.delete(&id).await {
                         // The row is gone: the orphan sweep retries the bytes.
                         tracing::warn!(object = %id, error = %e, "cannot delete the bytes of a collected object");
                     }
@@ -62,12 +71,21 @@ impl Store {
         Ok(report)
     }
 
-    /// Deletes files older than the object timeout that no object row names.
+    /// Deletes files older than the object timeout that no object row names, on every
+    /// storage backend.
     async fn collect_orphans(&self) -> Result<u64> {
+        let mut deleted = 0;
+        for media in self.media.iter() {
+            deleted += self.collect_orphans_on(media).await?;
+        }
+        Ok(deleted)
+    }
+
+    async fn collect_orphans_on(&self, media: &MediaStore) -> Result<u64> {
         let cutoff = SystemTime::now()
             .checked_sub(self.settings.object_timeout)
             .unwrap_or(SystemTime::UNIX_EPOCH);
-        let mut files = self.media.list_objects_older_than(cutoff);
+        let mut files = media.list_objects_older_than(cutoff);
         let mut deleted = 0;
         let mut batch: Vec<String> = Vec::with_capacity(ORPHAN_BATCH);
         loop {
@@ -86,7 +104,7 @@ impl Store {
                     .into_iter()
                     .collect();
                 for id in batch.drain(..).filter(|id| unknown.contains(id)) {
-                    match self.media.delete(&id).await {
+                    match media.delete(&id).await {
                         Ok(_) => deleted += 1,
                         Err(e) => {
                             tracing::warn!(object = %id, error = %e, "cannot delete an orphan file")
