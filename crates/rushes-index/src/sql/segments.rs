@@ -7,8 +7,7 @@
 
 use std::collections::HashMap;
 
-use rusqlite::{params, Connection, OptionalExtension, Row};
-
+use crate::db::{p, Conn, Row, ToParam};
 use crate::sql::classes::{classes_of, FLOW};
 use crate::sql::objects::instances_of;
 use crate::sql::Tx;
@@ -71,12 +70,13 @@ impl SegmentSelection<'_> {
         }
     }
 
-    /// The object filter, bound as `?5` (NULL when there is none).
-    fn object_test(&self) -> &'static str {
+    /// The object filter, bound as `?5`, and the number of the row limit parameter after
+    /// it (parameters are numbered without gaps, as PostgreSQL requires).
+    fn object_test(&self) -> (&'static str, &'static str) {
         if self.object_id.is_some() {
-            " AND object_id = ?5"
+            (" AND object_id = ?5", "?6")
         } else {
-            ""
+            ("", "?5")
         }
     }
 }
@@ -120,7 +120,7 @@ const INSERT_SEGMENT_SQL: &str =
 
 const SEGMENT_COLS: &str = "start_ns, end_ns, object_id, init_object_id, doc";
 
-fn segment_row(r: &Row<'_>) -> rusqlite::Result<SegmentRow> {
+fn segment_row(r: &Row<'_>) -> Result<SegmentRow> {
     Ok(SegmentRow {
         start_ns: r.get(0)?,
         end_ns: r.get(1)?,
@@ -133,25 +133,27 @@ fn segment_row(r: &Row<'_>) -> rusqlite::Result<SegmentRow> {
 const FLOW_SQL: &str = "SELECT pk, id, source_id, read_only, deleting, max_segment_ns, \
      json_extract(doc, '$.container') FROM flows WHERE id = ?1";
 
-fn flow_row(r: &Row<'_>) -> rusqlite::Result<SegmentFlow> {
+/// [`FLOW_SQL`] on PostgreSQL: a container that is not a string reads as NULL.
+const FLOW_SQL_PG: &str = "SELECT pk, id, source_id, read_only, deleting, max_segment_ns, \
+     CASE WHEN jsonb_typeof(doc::jsonb -> 'container') = 'string' \
+     THEN doc::jsonb ->> 'container' END FROM flows WHERE id = ?1";
+
+fn flow_row(r: &Row<'_>) -> Result<SegmentFlow> {
     // A non-text container would be a damaged document; treat it as unset.
-    let container: Option<String> = r.get::<_, Option<String>>(6).unwrap_or_default();
+    let container: Option<String> = r.get::<Option<String>>(6).unwrap_or_default();
     Ok(SegmentFlow {
         pk: r.get(0)?,
         id: r.get(1)?,
         source_id: r.get(2)?,
-        read_only: r.get::<_, i64>(3)? != 0,
-        deleting: r.get::<_, i64>(4)? != 0,
+        read_only: r.get::<i64>(3)? != 0,
+        deleting: r.get::<i64>(4)? != 0,
         max_segment_ns: r.get(5)?,
         container,
     })
 }
 
-fn flow_by_id(conn: &Connection, flow_id: &str) -> Result<Option<SegmentFlow>> {
-    Ok(conn
-        .prepare_cached(FLOW_SQL)?
-        .query_row([flow_id], flow_row)
-        .optional()?)
+fn flow_by_id(conn: Conn<'_>, flow_id: &str) -> Result<Option<SegmentFlow>> {
+    conn.query_opt(conn.pick(FLOW_SQL, FLOW_SQL_PG), p![flow_id], flow_row)
 }
 
 /// The owned form of a [`SegmentPage`], for a read on another thread.
@@ -179,7 +181,7 @@ impl OwnedPage {
     }
 
     /// Reads the page of flow `flow_pk`: one cached statement per shape of query.
-    fn run(&self, conn: &Connection, flow_pk: i64, max_segment_ns: i64) -> Result<Vec<SegmentRow>> {
+    fn run(&self, conn: Conn<'_>, flow_pk: i64, max_segment_ns: i64) -> Result<Vec<SegmentRow>> {
         let sel = SegmentSelection {
             lo: self.lo,
             hi: self.hi,
@@ -195,30 +197,17 @@ impl OwnedPage {
             (None, _) => {}
         }
         let sql = page_sql(self.reverse, sel.covered, sel.object_id.is_some());
-        let mut st = conn.prepare_cached(sql)?;
         let limit = i64::from(self.limit) + 1;
-        bind_selection(
-            &mut st,
-            flow_pk,
-            floor,
-            ceil,
-            end_value,
-            sel.object_id,
-            limit,
-        )?;
-        let mut rows = st.raw_query();
-        let mut out = Vec::with_capacity(usize::try_from(limit).unwrap_or(0).min(1024));
-        while let Some(r) = rows.next()? {
-            out.push(segment_row(r)?);
-        }
-        Ok(out)
+        let (params, n) =
+            selection_params(&flow_pk, &floor, &ceil, &end_value, &sel.object_id, &limit);
+        conn.query(sql, &params[..n], segment_row)
     }
 }
 
 /// The text of a page query; fixed strings, so that each shape is prepared once.
 fn page_sql(reverse: bool, covered: bool, object: bool) -> &'static str {
     macro_rules! page {
-        ($end:literal, $obj:literal, $order:literal) => {
+        ($end:literal, $obj:literal, $order:literal, $limit:literal) => {
             concat!(
                 "SELECT start_ns, end_ns, object_id, init_object_id, doc FROM segments ",
                 "WHERE flow_pk = ?1 AND start_ns >= ?2 AND start_ns < ?3 AND ",
@@ -226,42 +215,38 @@ fn page_sql(reverse: bool, covered: bool, object: bool) -> &'static str {
                 $obj,
                 " ORDER BY start_ns ",
                 $order,
-                " LIMIT ?6"
+                " LIMIT ",
+                $limit
             )
         };
     }
     match (covered, object, reverse) {
-        (false, false, false) => page!("end_ns > ?4", "", "ASC"),
-        (false, false, true) => page!("end_ns > ?4", "", "DESC"),
-        (false, true, false) => page!("end_ns > ?4", " AND object_id = ?5", "ASC"),
-        (false, true, true) => page!("end_ns > ?4", " AND object_id = ?5", "DESC"),
-        (true, false, false) => page!("end_ns <= ?4", "", "ASC"),
-        (true, false, true) => page!("end_ns <= ?4", "", "DESC"),
-        (true, true, false) => page!("end_ns <= ?4", " AND object_id = ?5", "ASC"),
-        (true, true, true) => page!("end_ns <= ?4", " AND object_id = ?5", "DESC"),
+        (false, false, false) => page!("end_ns > ?4", "", "ASC", "?5"),
+        (false, false, true) => page!("end_ns > ?4", "", "DESC", "?5"),
+        (false, true, false) => page!("end_ns > ?4", " AND object_id = ?5", "ASC", "?6"),
+        (false, true, true) => page!("end_ns > ?4", " AND object_id = ?5", "DESC", "?6"),
+        (true, false, false) => page!("end_ns <= ?4", "", "ASC", "?5"),
+        (true, false, true) => page!("end_ns <= ?4", "", "DESC", "?5"),
+        (true, true, false) => page!("end_ns <= ?4", " AND object_id = ?5", "ASC", "?6"),
+        (true, true, true) => page!("end_ns <= ?4", " AND object_id = ?5", "DESC", "?6"),
     }
 }
 
-/// Binds the parameters of a selection statement: `?1` flow, `?2`/`?3` start bounds, `?4`
-/// end bound, `?5` object (when the text names it), `?6` row limit.
-fn bind_selection(
-    st: &mut rusqlite::CachedStatement<'_>,
-    flow_pk: i64,
-    floor: i64,
-    ceil: i64,
-    end_value: i64,
-    object_id: Option<&str>,
-    limit: i64,
-) -> Result<()> {
-    st.raw_bind_parameter(1, flow_pk)?;
-    st.raw_bind_parameter(2, floor)?;
-    st.raw_bind_parameter(3, ceil)?;
-    st.raw_bind_parameter(4, end_value)?;
-    if let Some(o) = object_id {
-        st.raw_bind_parameter(5, o)?;
+/// The parameters of a selection statement: `?1` flow, `?2`/`?3` start bounds, `?4` end
+/// bound, then `?5` object when there is one (the text names it), and the row limit.
+/// The first `n` of the array returned with `n` (no allocation on the hot path).
+fn selection_params<'a>(
+    flow_pk: &'a i64,
+    floor: &'a i64,
+    ceil: &'a i64,
+    end_value: &'a i64,
+    object_id: &'a Option<&str>,
+    limit: &'a i64,
+) -> ([&'a dyn ToParam; 6], usize) {
+    match object_id {
+        Some(o) => ([flow_pk, floor, ceil, end_value, o, limit], 6),
+        None => ([flow_pk, floor, ceil, end_value, limit, limit], 5),
     }
-    st.raw_bind_parameter(6, limit)?;
-    Ok(())
 }
 
 impl Index {
@@ -301,7 +286,7 @@ impl Index {
                 return Ok(None);
             };
             let classes = if with_classes {
-                Some(classes_of(crate::db::Conn::Lite(c), FLOW, flow.pk)?)
+                Some(classes_of(c, FLOW, flow.pk)?)
             } else {
                 None
             };
@@ -317,7 +302,7 @@ impl Index {
                 }
                 ids.sort_unstable();
                 ids.dedup();
-                instances_of(crate::db::Conn::Lite(c), &ids)?
+                instances_of(c, &ids)?
             } else {
                 Vec::new()
             };
@@ -335,18 +320,16 @@ impl Index {
     /// `None` when it has no segments.
     pub async fn segments_extent(&self, flow_pk: i64) -> Result<Option<(i64, i64)>> {
         self.read(move |c| {
-            let first: Option<i64> = c
-                .prepare_cached(
-                    "SELECT start_ns FROM segments WHERE flow_pk = ?1 ORDER BY start_ns ASC LIMIT 1",
-                )?
-                .query_row([flow_pk], |r| r.get(0))
-                .optional()?;
-            let last: Option<i64> = c
-                .prepare_cached(
-                    "SELECT end_ns FROM segments WHERE flow_pk = ?1 ORDER BY start_ns DESC LIMIT 1",
-                )?
-                .query_row([flow_pk], |r| r.get(0))
-                .optional()?;
+            let first: Option<i64> = c.query_opt(
+                "SELECT start_ns FROM segments WHERE flow_pk = ?1 ORDER BY start_ns ASC LIMIT 1",
+                p![flow_pk],
+                |r| r.get(0),
+            )?;
+            let last: Option<i64> = c.query_opt(
+                "SELECT end_ns FROM segments WHERE flow_pk = ?1 ORDER BY start_ns DESC LIMIT 1",
+                p![flow_pk],
+                |r| r.get(0),
+            )?;
             Ok(first.zip(last))
         })
         .await
@@ -356,7 +339,7 @@ impl Index {
 impl Tx<'_> {
     /// The flow `flow_id`, read inside the transaction.
     pub fn segment_flow(&self, flow_id: &str) -> Result<Option<SegmentFlow>> {
-        flow_by_id(self.conn, flow_id)
+        flow_by_id(self.db, flow_id)
     }
 
     /// `(start_ns, end_ns)` of the segments overlapping `[lo, hi)`, in timeline order, at most `limit`.
@@ -368,22 +351,13 @@ impl Tx<'_> {
         hi: i64,
         limit: u32,
     ) -> Result<Vec<(i64, i64)>> {
-        let mut st = self.conn.prepare_cached(
+        self.db.query(
             "SELECT start_ns, end_ns FROM segments \
              WHERE flow_pk = ?1 AND start_ns >= ?2 AND start_ns < ?3 AND end_ns > ?4 \
              ORDER BY start_ns LIMIT ?5",
-        )?;
-        let rows = st.query_map(
-            params![
-                flow_pk,
-                lo.saturating_sub(max_segment_ns),
-                hi,
-                lo,
-                i64::from(limit)
-            ],
+            p![flow_pk, lo.saturating_sub(max_segment_ns), hi, lo, limit],
             |r| Ok((r.get(0)?, r.get(1)?)),
-        )?;
-        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        )
     }
 
     /// Inserts one segment. A segment starting where another starts is a
@@ -397,16 +371,11 @@ impl Tx<'_> {
         init_object_id: Option<&str>,
         doc: &str,
     ) -> Result<()> {
-        self.conn
-            .prepare_cached(INSERT_SEGMENT_SQL)?
-            .execute(params![
-                flow_pk,
-                start_ns,
-                end_ns,
-                object_id,
-                init_object_id,
-                doc
-            ])
+        self.db
+            .execute(
+                INSERT_SEGMENT_SQL,
+                p![flow_pk, start_ns, end_ns, object_id, init_object_id, doc],
+            )
             .map_err(|e| {
                 crate::error::conflict_on_unique(e, || {
                     "a segment already starts at that timestamp".to_owned()
@@ -422,21 +391,17 @@ impl Tx<'_> {
         flow_pk: i64,
         rows: impl IntoIterator<Item = (i64, i64, &'a str, Option<&'a str>, &'a str)>,
     ) -> Result<()> {
-        let mut st = self.conn.prepare_cached(INSERT_SEGMENT_SQL)?;
         for (start_ns, end_ns, object_id, init_object_id, doc) in rows {
-            st.execute(params![
-                flow_pk,
-                start_ns,
-                end_ns,
-                object_id,
-                init_object_id,
-                doc
-            ])
-            .map_err(|e| {
-                crate::error::conflict_on_unique(e, || {
-                    "a segment already starts at that timestamp".to_owned()
-                })
-            })?;
+            self.db
+                .execute(
+                    INSERT_SEGMENT_SQL,
+                    p![flow_pk, start_ns, end_ns, object_id, init_object_id, doc],
+                )
+                .map_err(|e| {
+                    crate::error::conflict_on_unique(e, || {
+                        "a segment already starts at that timestamp".to_owned()
+                    })
+                })?;
         }
         Ok(())
     }
@@ -465,29 +430,25 @@ impl Tx<'_> {
         max_rows: u32,
     ) -> Result<Vec<SegmentRow>> {
         let (end_test, end_value) = sel.end_test();
-        let object = sel.object_test();
+        let (object, limit_param) = sel.object_test();
         let sql = format!(
             "DELETE FROM segments WHERE flow_pk = ?1 AND start_ns IN (\
                  SELECT start_ns FROM segments \
                  WHERE flow_pk = ?1 AND start_ns >= ?2 AND start_ns < ?3 AND {end_test}{object} \
-                 ORDER BY start_ns LIMIT ?6) \
+                 ORDER BY start_ns LIMIT {limit_param}) \
              RETURNING {SEGMENT_COLS}"
         );
-        let mut st = self.conn.prepare_cached(&sql)?;
-        bind_selection(
-            &mut st,
-            flow_pk,
-            sel.start_floor(max_segment_ns),
-            sel.hi,
-            end_value,
-            sel.object_id,
-            i64::from(max_rows),
-        )?;
-        let mut rows = st.raw_query();
-        let mut out = Vec::new();
-        while let Some(r) = rows.next()? {
-            out.push(segment_row(r)?);
-        }
+        // One of four texts: kept prepared like the fixed ones.
+        let (floor, max_rows) = (sel.start_floor(max_segment_ns), i64::from(max_rows));
+        let (params, n) = selection_params(
+            &flow_pk,
+            &floor,
+            &sel.hi,
+            &end_value,
+            &sel.object_id,
+            &max_rows,
+        );
+        let mut out = self.db.query(&sql, &params[..n], segment_row)?;
         out.sort_by_key(|r| r.start_ns);
         Ok(out)
     }
@@ -499,13 +460,16 @@ impl Tx<'_> {
         refs: &HashMap<String, i64>,
         collect_after_ms: i64,
     ) -> Result<()> {
-        let mut st = self.conn.prepare_cached(
+        let sql = self.db.pick(
             "UPDATE objects SET ref_count = max(ref_count - ?2, 0), \
                  collect_after_ms = CASE WHEN ref_count - ?2 <= 0 THEN ?3 ELSE collect_after_ms END \
              WHERE id = ?1",
-        )?;
+            "UPDATE objects SET ref_count = GREATEST(ref_count - ?2, 0), \
+                 collect_after_ms = CASE WHEN ref_count - ?2 <= 0 THEN ?3 ELSE collect_after_ms END \
+             WHERE id = ?1",
+        );
         for (id, n) in refs {
-            st.execute(params![id, n, collect_after_ms])?;
+            self.db.execute(sql, p![id, n, collect_after_ms])?;
         }
         Ok(())
     }
@@ -513,12 +477,15 @@ impl Tx<'_> {
     /// Records a change of the flow's segments: `segments_updated`, and `max_segment_ns`
     /// raised to at least `longest_ns`.
     pub fn touch_flow(&self, flow_pk: i64, longest_ns: i64, segments_updated: &str) -> Result<()> {
-        self.conn
-            .prepare_cached(
+        self.db.execute(
+            self.db.pick(
                 "UPDATE flows SET max_segment_ns = max(max_segment_ns, ?1), segments_updated = ?2 \
                  WHERE pk = ?3",
-            )?
-            .execute(params![longest_ns, segments_updated, flow_pk])?;
+                "UPDATE flows SET max_segment_ns = GREATEST(max_segment_ns, ?1), \
+                 segments_updated = ?2 WHERE pk = ?3",
+            ),
+            p![longest_ns, segments_updated, flow_pk],
+        )?;
         Ok(())
     }
 }
