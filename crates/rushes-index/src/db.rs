@@ -267,8 +267,26 @@ impl Row<'_> {
 
 /// A PostgreSQL connection with its prepared statements.
 pub struct PgConn {
-    client: RefCell<postgres::Client>,
+    /// Always `Some` until the connection is dropped (see `Drop`).
+    client: RefCell<Option<postgres::Client>>,
     statements: RefCell<HashMap<String, postgres::Statement>>,
+}
+
+impl Drop for PgConn {
+    /// A client closes its connection by blocking on its own runtime, which panics inside
+    /// an async task; a connection dropped there (e.g. with the index) closes on a thread
+    /// of its own.
+    fn drop(&mut self) {
+        if let Some(client) = self.client.get_mut().take() {
+            if tokio::runtime::Handle::try_current().is_ok() {
+                let _ = std::thread::Builder::new()
+                    .name("rushes-pg-close".into())
+                    .spawn(move || drop(client));
+            } else {
+                drop(client);
+            }
+        }
+    }
 }
 
 impl std::fmt::Debug for PgConn {
@@ -280,14 +298,24 @@ impl std::fmt::Debug for PgConn {
 impl PgConn {
     pub(crate) fn new(client: postgres::Client) -> PgConn {
         PgConn {
-            client: RefCell::new(client),
+            client: RefCell::new(Some(client)),
             statements: RefCell::new(HashMap::new()),
         }
     }
 
     /// True once the connection to the server is lost; the connection must be replaced.
     pub(crate) fn is_closed(&self) -> bool {
-        self.client.borrow().is_closed()
+        self.client.borrow().as_ref().is_none_or(postgres::Client::is_closed)
+    }
+
+    /// Runs `f` on the client.
+    fn with<T>(
+        &self,
+        f: impl FnOnce(&mut postgres::Client) -> std::result::Result<T, postgres::Error>,
+    ) -> Result<T> {
+        let mut client = self.client.borrow_mut();
+        let client = client.as_mut().ok_or(IndexError::Closed)?;
+        Ok(f(client)?)
     }
 
     /// The prepared form of `sql` (SQLite form), prepared on first use when `cache`.
@@ -295,7 +323,7 @@ impl PgConn {
         if let Some(st) = self.statements.borrow().get(sql) {
             return Ok(st.clone());
         }
-        let st = self.client.borrow_mut().prepare(&to_pg(sql))?;
+        let st = self.with(|c| c.prepare(&to_pg(sql)))?;
         if cache {
             self.statements
                 .borrow_mut()
@@ -309,7 +337,7 @@ impl PgConn {
         let wrapped: Vec<PgParam<'_>> = params.iter().map(|p| PgParam(p.to_value_ref())).collect();
         let refs: Vec<&(dyn ToSql + Sync)> =
             wrapped.iter().map(|p| p as &(dyn ToSql + Sync)).collect();
-        Ok(self.client.borrow_mut().query(&st, &refs)?)
+        self.with(|c| c.query(&st, &refs))
     }
 
     fn execute(&self, sql: &str, params: &[&dyn ToParam], cache: bool) -> Result<usize> {
@@ -317,12 +345,12 @@ impl PgConn {
         let wrapped: Vec<PgParam<'_>> = params.iter().map(|p| PgParam(p.to_value_ref())).collect();
         let refs: Vec<&(dyn ToSql + Sync)> =
             wrapped.iter().map(|p| p as &(dyn ToSql + Sync)).collect();
-        let n = self.client.borrow_mut().execute(&st, &refs)?;
+        let n = self.with(|c| c.execute(&st, &refs))?;
         Ok(usize::try_from(n).unwrap_or(usize::MAX))
     }
 
     pub(crate) fn batch(&self, sql: &str) -> Result<()> {
-        Ok(self.client.borrow_mut().batch_execute(sql)?)
+        self.with(|c| c.batch_execute(sql))
     }
 }
 

@@ -42,8 +42,8 @@ pub(crate) fn push_visible(q: &mut Sql, kind: i64, pk_expr: &str, classes: &[Str
         "SELECT jsonb_array_elements_text(CAST(",
     )
     .bind(json_list(classes))
-    .push_pick(")", " AS jsonb)")
-    .push("))))");
+    .push_pick(")", " AS jsonb))")
+    .push(")))");
 }
 
 impl Tx<'_> {
@@ -147,8 +147,7 @@ impl crate::Index {
     /// unclassified or shares one of `classes` (as [`Tx::object_visible`]).
     pub async fn object_visible(&self, object_id: &str, classes: &[String]) -> Result<bool> {
         let (id, classes) = (object_id.to_owned(), classes.to_vec());
-        self.read_db(move |c| object_visible(c, &id, &classes))
-            .await
+        self.read(move |c| object_visible(c, &id, &classes)).await
     }
 }
 
@@ -171,4 +170,48 @@ fn object_visible(c: Conn<'_>, object_id: &str, classes: &[String]) -> Result<bo
         |_| Ok(()),
     )?;
     Ok(found.is_some())
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn listings_and_objects_are_visible_when_unclassified_or_sharing_a_class() {
+        let c = rusqlite::Connection::open_in_memory().unwrap();
+        c.execute_batch(
+            "CREATE TABLE resource_classes (kind INTEGER NOT NULL, pk INTEGER NOT NULL, \
+             class TEXT NOT NULL, PRIMARY KEY (kind, pk, class)); \
+             CREATE TABLE segments (flow_pk INTEGER, object_id TEXT, init_object_id TEXT); \
+             CREATE TABLE f (pk INTEGER PRIMARY KEY); \
+             INSERT INTO f (pk) VALUES (1), (2), (3); \
+             INSERT INTO resource_classes VALUES (2, 2, 'a'), (2, 3, 'b'), (2, 3, 'c'), (1, 1, 'a'); \
+             INSERT INTO segments VALUES (1, 'o1', NULL), (2, 'o2', 'i2'), (3, 'o2', NULL);",
+        )
+        .unwrap();
+        let c = Conn::Lite(&c);
+        let visible = |classes: &[&str]| {
+            let classes: Vec<String> = classes.iter().map(|s| s.to_string()).collect();
+            let mut q = Sql::new("SELECT f.pk FROM f WHERE 1=1");
+            push_visible(&mut q, FLOW, "f.pk", &classes);
+            q.push(" ORDER BY f.pk");
+            q.query(c, |r| r.get::<i64>(0)).unwrap()
+        };
+        assert_eq!(visible(&[]), vec![1]);
+        assert_eq!(visible(&["a"]), vec![1, 2]);
+        assert_eq!(visible(&["c", "x"]), vec![1, 3]);
+        let object = |id: &str, classes: &[&str]| {
+            let classes: Vec<String> = classes.iter().map(|s| s.to_string()).collect();
+            object_visible(c, id, &classes).unwrap()
+        };
+        assert!(object("o1", &[]));
+        assert!(!object("o2", &[]));
+        assert!(object("o2", &["b"]));
+        assert!(object("i2", &["a"]));
+        assert!(!object("i2", &["b"]));
+        assert!(!object("o9", &["a"]));
+        assert_eq!(classes_of(c, FLOW, 3).unwrap(), vec!["b", "c"]);
+        assert!(classes_of(c, FLOW, 1).unwrap().is_empty());
+    }
 }

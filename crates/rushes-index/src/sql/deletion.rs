@@ -64,7 +64,7 @@ impl Index {
     /// Deletion request `id`, if any.
     pub async fn get_deletion(&self, id: &str) -> Result<Option<DeletionRow>> {
         let id = id.to_owned();
-        self.read_db(move |c| deletion_by_id(c, &id)).await
+        self.read(move |c| deletion_by_id(c, &id)).await
     }
 
     /// Deletion request `id` and its auth classes (its Flow's when it was made), in one read.
@@ -73,7 +73,7 @@ impl Index {
         id: &str,
     ) -> Result<Option<(DeletionRow, Vec<String>)>> {
         let id = id.to_owned();
-        self.read_db(move |c| {
+        self.read(move |c| {
             let Some(row) = deletion_by_id(c, &id)? else {
                 return Ok(None);
             };
@@ -86,7 +86,7 @@ impl Index {
     /// The unfinished deletion request of Flow `flow_id`, if any.
     pub async fn pending_deletion_for_flow(&self, flow_id: &str) -> Result<Option<DeletionRow>> {
         let flow_id = flow_id.to_owned();
-        self.read_db(move |c| {
+        self.read(move |c| {
             c.query_opt(
                 "SELECT d.pk, d.id, d.flow_id, d.flow_pk, d.status, d.doc \
                  FROM deletion_requests d WHERE d.flow_id = ?1 \
@@ -133,7 +133,7 @@ impl Index {
         order.push_after(&mut q, after);
         order.push_order_limit(&mut q, limit);
         let rows = self
-            .read_db(move |c| {
+            .read(move |c| {
                 q.query(c, |r| {
                     let row = deletion_row(r)?;
                     let key = PageKey {

@@ -63,8 +63,7 @@ const MIGRATIONS: &[(&str, &str)] = &[
 /// A write transaction, handed to the closures given to [`Index::write`]. The role
 /// modules add their statements to it (`impl Tx<'_>` blocks).
 pub struct Tx<'c> {
-    pub(crate) conn: &'c Connection,
-    /// The same connection, through the engine-neutral interface of `db.rs`.
+    /// The transaction's connection, through the engine-neutral interface of `db.rs`.
     pub(crate) db: Conn<'c>,
     /// The seq of the last outbox event this transaction inserted (0: none yet).
     pub(crate) last_event: Cell<i64>,
@@ -107,7 +106,7 @@ pub(crate) enum Readers {
         path: PathBuf,
         pool: Mutex<Vec<Connection>>,
     },
-    Pg(crate::sql::postgres::PgReaders),
+    Pg(Box<crate::sql::postgres::PgReaders>),
 }
 
 impl std::fmt::Debug for Index {
@@ -206,40 +205,6 @@ impl Index {
 
     /// Runs `f` with a read connection on a blocking thread.
     pub(crate) async fn read<T, F>(&self, f: F) -> Result<T>
-    where
-        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
-        T: Send + 'static,
-    {
-        let _slot = self
-            .inner
-            .reader_slots
-            .acquire()
-            .await
-            .map_err(|_| IndexError::Closed)?;
-        let inner = self.inner.clone();
-        tokio::task::spawn_blocking(move || {
-            let Readers::Lite { path, pool } = &inner.readers else {
-                return Err(IndexError::Unavailable(
-                    "this read is not available on PostgreSQL".into(),
-                ));
-            };
-            let pooled = pool.lock().ok().and_then(|mut r| r.pop());
-            let conn = match pooled {
-                Some(c) => c,
-                None => open_connection(path, true)?,
-            };
-            let out = catch_unwind(AssertUnwindSafe(|| f(&conn)));
-            if let Ok(mut r) = pool.lock() {
-                r.push(conn);
-            }
-            out.unwrap_or_else(|_| Err(IndexError::Corrupt("a read panicked".into())))
-        })
-        .await
-        .map_err(|e| IndexError::Corrupt(format!("a read failed: {e}")))?
-    }
-
-    /// Runs `f` with a read connection (engine-neutral) on a blocking thread.
-    pub(crate) async fn read_db<T, F>(&self, f: F) -> Result<T>
     where
         F: FnOnce(Conn<'_>) -> Result<T> + Send + 'static,
         T: Send + 'static,
@@ -444,7 +409,6 @@ pub(crate) fn publish(events: &watch::Sender<i64>, seq: i64) {
 /// unrun, which answers its caller that the write was not applied.
 fn writer_loop(conn: Connection, jobs: mpsc::Receiver<Job>, events: watch::Sender<i64>) {
     let tx = Tx {
-        conn: &conn,
         db: Conn::Lite(&conn),
         last_event: Cell::new(0),
     };
@@ -498,10 +462,34 @@ mod tests {
         (dir, index)
     }
 
+    /// An index on a fresh database of the PostgreSQL server the test command starts.
+    async fn pg_index() -> Index {
+        let base = std::env::var("RUSHES_TEST_PG_URL").unwrap_or_else(|_| {
+            panic!(
+                "RUSHES_TEST_PG_URL is not set: run scripts/test.sh, or `source \
+                 scripts/pg-server.sh` in this shell first"
+            )
+        });
+        let name = format!("it_{}", uuid::Uuid::new_v4().simple());
+        let create = format!("CREATE DATABASE {name}");
+        let admin = base.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut c = postgres::Client::connect(&admin, postgres::NoTls).unwrap();
+            c.batch_execute(&create).unwrap();
+        })
+        .await
+        .unwrap();
+        let mut url = url::Url::parse(&base).unwrap();
+        url.set_path(&format!("/{name}"));
+        Index::open_postgres(url.as_str(), crate::PgSettings::default())
+            .await
+            .unwrap()
+    }
+
     fn put(tx: &Tx<'_>, key: &str, value: &str) -> Result<()> {
-        tx.conn.execute(
+        tx.db.execute(
             "INSERT INTO service_settings (key, value) VALUES (?1, ?2)",
-            [key, value],
+            crate::db::p![key, value],
         )?;
         Ok(())
     }
@@ -510,13 +498,11 @@ mod tests {
         let key = key.to_owned();
         index
             .read(move |c| {
-                use rusqlite::OptionalExtension;
-                Ok(c.query_row(
+                c.query_opt(
                     "SELECT value FROM service_settings WHERE key = ?1",
-                    [key],
+                    crate::db::p![key],
                     |r| r.get(0),
                 )
-                .optional()?)
             })
             .await
             .unwrap()
@@ -525,6 +511,15 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn concurrent_writes_all_commit_and_a_failing_one_rolls_back_alone() {
         let (_dir, index) = index().await;
+        concurrent_writes(index).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn on_postgres_concurrent_writes_all_commit_and_a_failing_one_rolls_back_alone() {
+        concurrent_writes(pg_index().await).await;
+    }
+
+    async fn concurrent_writes(index: Index) {
         let mut tasks = Vec::new();
         for i in 0..500 {
             let index = index.clone();
@@ -581,13 +576,22 @@ mod tests {
     #[tokio::test]
     async fn a_unique_violation_is_a_conflict() {
         let (_dir, index) = index().await;
+        unique_violation(index).await;
+    }
+
+    #[tokio::test]
+    async fn on_postgres_a_unique_violation_is_a_conflict() {
+        unique_violation(pg_index().await).await;
+    }
+
+    async fn unique_violation(index: Index) {
         index.write(|tx| put(tx, "k", "1")).await.unwrap();
         let e = index
             .write(|tx| {
-                tx.conn
+                tx.db
                     .execute(
                         "INSERT INTO service_settings (key, value) VALUES ('k', '2')",
-                        [],
+                        crate::db::p![],
                     )
                     .map_err(|e| crate::error::conflict_on_unique(e, || "k exists".into()))?;
                 Ok::<_, IndexError>(())

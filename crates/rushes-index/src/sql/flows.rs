@@ -121,7 +121,7 @@ impl Index {
     /// The Flow with id `id`, if any.
     pub async fn get_flow(&self, id: &str) -> Result<Option<FlowRow>> {
         let id = id.to_owned();
-        self.read_db(move |c| {
+        self.read(move |c| {
             c.query_opt(
                 &format!("SELECT {FLOW_COLS} FROM flows f WHERE f.id = ?1"),
                 p![id],
@@ -134,7 +134,7 @@ impl Index {
     /// The Flow with id `id` and its effective auth classes, in one read.
     pub async fn get_flow_with_classes(&self, id: &str) -> Result<Option<(FlowRow, Vec<String>)>> {
         let id = id.to_owned();
-        self.read_db(move |c| {
+        self.read(move |c| {
             let Some(row) = c.query_opt(
                 &format!("SELECT {FLOW_COLS} FROM flows f WHERE f.id = ?1"),
                 p![id],
@@ -151,7 +151,7 @@ impl Index {
 
     /// The effective auth classes of Flow `pk`.
     pub async fn flow_classes(&self, pk: i64) -> Result<Vec<String>> {
-        self.read_db(move |c| classes_of(c, FLOW, pk)).await
+        self.read(move |c| classes_of(c, FLOW, pk)).await
     }
 
     /// The Flow's timerange as half-open nanoseconds: the start of its first Segment and
@@ -170,7 +170,7 @@ impl Index {
             Some(qs) => (qs, qs.saturating_sub(max_segment_ns)),
             None => (i64::MIN, i64::MIN),
         };
-        self.read_db(move |c| {
+        self.read(move |c| {
             let first: Option<i64> = c.query_opt(
                 "SELECT start_ns FROM segments WHERE flow_pk = ?1 AND start_ns < ?2 \
                  AND start_ns >= ?3 AND end_ns > ?4 ORDER BY start_ns ASC LIMIT 1",
@@ -198,7 +198,7 @@ impl Index {
     /// For each of `ids`, in order, the ids of the Flows whose collection holds it: one
     /// read for a whole page of Flows.
     pub async fn flows_collected_by(&self, ids: Vec<String>) -> Result<Vec<Vec<String>>> {
-        self.read_db(move |c| {
+        self.read(move |c| {
             ids.iter()
                 .map(|id| {
                     c.query(
@@ -277,7 +277,7 @@ impl Index {
         order.push_after(&mut q, spec.after.as_ref());
         order.push_order_limit(&mut q, spec.limit);
         let rows = self
-            .read_db(move |c| {
+            .read(move |c| {
                 q.query(c, |r| {
                     let row = flow_row(r)?;
                     let key = PageKey {
@@ -294,7 +294,7 @@ impl Index {
 
     /// How many Segments Flow `pk` has, counting no further than `cap`.
     pub async fn count_segments_capped(&self, pk: i64, cap: u32) -> Result<u64> {
-        self.read_db(move |c| {
+        self.read(move |c| {
             let n: i64 = c.query_one(
                 "SELECT COUNT(*) FROM (SELECT 1 FROM segments WHERE flow_pk = ?1 LIMIT ?2) s",
                 p![pk, i64::from(cap)],

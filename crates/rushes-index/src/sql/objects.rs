@@ -231,14 +231,14 @@ impl Index {
     /// The object `id`, if recorded.
     pub async fn object(&self, id: &str) -> Result<Option<ObjectRow>> {
         let id = id.to_owned();
-        self.read_db(move |c| c.query_opt(OBJECT_SQL, p![id], object_row))
+        self.read(move |c| c.query_opt(OBJECT_SQL, p![id], object_row))
             .await
     }
 
     /// The objects among `ids` that are recorded.
     pub async fn objects<S: AsRef<str>>(&self, ids: &[S]) -> Result<Vec<ObjectRow>> {
         let ids = owned_ids(ids);
-        self.read_db(move |c| objects_by_id(c, &ids)).await
+        self.read(move |c| objects_by_id(c, &ids)).await
     }
 
     /// The instances of the objects `ids`, controlled first, then in registration order,
@@ -251,7 +251,7 @@ impl Index {
             return Ok(Vec::new());
         }
         let ids = owned_ids(ids);
-        self.read_db(move |c| instances_of(c, &ids)).await
+        self.read(move |c| instances_of(c, &ids)).await
     }
 
     /// `(pk, flow id, flow doc)` of the flows with a segment referencing object `id` (as
@@ -266,7 +266,7 @@ impl Index {
     ) -> Result<Vec<(i64, String, String)>> {
         let id = id.to_owned();
         let visible = visible_to.map(json_list);
-        self.read_db(move |c| {
+        self.read(move |c| {
             let map = |r: &Row<'_>| Ok((r.get(0)?, r.get(1)?, r.get(2)?));
             let limit = i64::from(limit) + 1;
             match &visible {
@@ -358,7 +358,7 @@ impl Index {
 
     /// Ids of objects without references whose collection time is before `now_ms`.
     pub async fn collectable_objects(&self, now_ms: i64, limit: u32) -> Result<Vec<String>> {
-        self.read_db(move |c| {
+        self.read(move |c| {
             c.query(
                 "SELECT id FROM objects WHERE ref_count = 0 AND collect_after_ms < ?1 \
                  ORDER BY collect_after_ms LIMIT ?2",
@@ -407,7 +407,7 @@ impl Index {
     /// The ids among `ids` that have no object row.
     pub async fn unknown_objects<S: AsRef<str>>(&self, ids: &[S]) -> Result<Vec<String>> {
         let ids = owned_ids(ids);
-        self.read_db(move |c| {
+        self.read(move |c| {
             let mut unknown = Vec::new();
             for id in ids {
                 if c.query_opt("SELECT 1 FROM objects WHERE id = ?1", p![id], |_| Ok(()))?

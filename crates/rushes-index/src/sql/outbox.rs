@@ -100,7 +100,7 @@ const DELIVERED_PG: &str = "SELECT seq, timestamp FROM events WHERE seq <= COALE
 impl Index {
     /// Up to `limit` events after `after_seq`, in seq order.
     pub async fn events_after(&self, after_seq: i64, limit: u32) -> Result<Vec<EventRow>> {
-        self.read_db(move |c| {
+        self.read(move |c| {
             c.query(
                 "SELECT seq, id, event_type, flow_id, source_id, timestamp, payload, auth_classes \
                  FROM events WHERE seq > ?1 ORDER BY seq LIMIT ?2",
@@ -113,18 +113,18 @@ impl Index {
 
     /// The seq of the oldest event still in the outbox, if any.
     pub async fn oldest_event(&self) -> Result<Option<i64>> {
-        self.read_db(|c| c.query_one("SELECT MIN(seq) FROM events", p![], |r| r.get(0)))
+        self.read(|c| c.query_one("SELECT MIN(seq) FROM events", p![], |r| r.get(0)))
             .await
     }
 
     /// The highest seq the outbox ever gave (0 when none).
     pub async fn outbox_head(&self) -> Result<i64> {
-        self.read_db(outbox_head).await
+        self.read(outbox_head).await
     }
 
     /// The webhooks that deliver (status `created` or `started`), with their state.
     pub async fn active_deliveries(&self) -> Result<Vec<DeliveryRow>> {
-        self.read_db(|c| {
+        self.read(|c| {
             c.query(
                 &format!(
                     "{DELIVERY_SELECT} WHERE w.status IN ('created', 'started') ORDER BY w.pk"
@@ -138,7 +138,7 @@ impl Index {
 
     /// Webhook `pk` with its delivery state, whatever its status.
     pub async fn delivery(&self, pk: i64) -> Result<Option<DeliveryRow>> {
-        self.read_db(move |c| {
+        self.read(move |c| {
             c.query_opt(
                 &format!("{DELIVERY_SELECT} WHERE w.pk = ?1"),
                 p![pk],
@@ -151,7 +151,7 @@ impl Index {
     /// The error (error.json text) recorded for webhook `id`, if any.
     pub async fn webhook_error(&self, id: &str) -> Result<Option<String>> {
         let id = id.to_owned();
-        self.read_db(move |c| {
+        self.read(move |c| {
             Ok(
                 c.query_opt("SELECT error FROM webhooks WHERE id = ?1", p![id], |r| {
                     r.get::<Option<String>>(0)
@@ -165,7 +165,7 @@ impl Index {
     /// Up to `limit` of the oldest events every delivering webhook has had, as
     /// `(seq, timestamp)`. Webhooks that are disabled or in error hold nothing back.
     pub async fn delivered_events(&self, limit: u32) -> Result<Vec<(i64, String)>> {
-        self.read_db(move |c| {
+        self.read(move |c| {
             c.query(c.pick(DELIVERED_LITE, DELIVERED_PG), p![limit], |r| {
                 Ok((r.get(0)?, r.get(1)?))
             })

@@ -128,8 +128,10 @@ fn connect(config: &Config) -> Result<PgConn> {
     Ok(PgConn::new(client))
 }
 
-/// The seq of the last event in the outbox (0 when empty).
-fn outbox_head(conn: Conn<'_>) -> Result<i64> {
+/// The seq of the last committed event in the outbox (0 when empty): what the watcher
+/// publishes. (Unlike the `events_seq` sequence, it never counts a seq allocated by a
+/// transaction that has not committed yet, so readers woken by it find the event.)
+fn committed_head(conn: Conn<'_>) -> Result<i64> {
     conn.query_one(
         "SELECT CAST(COALESCE(MAX(seq), 0) AS BIGINT) FROM events",
         crate::db::p![],
@@ -186,7 +188,7 @@ impl Index {
         let (conn, head) = tokio::task::spawn_blocking(move || -> Result<(PgConn, i64)> {
             let conn = connect(&setup_config)?;
             migrate(&conn)?;
-            let head = outbox_head(Conn::Pg(&conn))?;
+            let head = crate::sql::outbox::outbox_head(Conn::Pg(&conn))?;
             Ok((conn, head))
         })
         .await
@@ -213,10 +215,10 @@ impl Index {
                 writer: Mutex::new(Some(jobs_tx)),
                 writer_thread: Mutex::new(Some(thread)),
                 helper: Mutex::new(Some((stop, watcher))),
-                readers: Readers::Pg(PgReaders {
+                readers: Readers::Pg(Box::new(PgReaders {
                     config,
                     pool: Mutex::new(Vec::new()),
-                }),
+                })),
                 reader_slots: Semaphore::new(settings.max_readers.max(1)),
                 events,
             }),
@@ -234,7 +236,7 @@ fn watch_loop(config: Config, stop: mpsc::Receiver<()>, events: &watch::Sender<i
             conn = connect(&config).ok();
         }
         let Some(c) = conn.as_ref() else { continue };
-        match outbox_head(Conn::Pg(c)) {
+        match committed_head(Conn::Pg(c)) {
             Ok(head) => {
                 warned = false;
                 publish(events, head);
@@ -261,12 +263,6 @@ fn writer_loop(
     events: &watch::Sender<i64>,
 ) {
     let mut done: Vec<Completion> = Vec::with_capacity(MAX_BATCH);
-    // The Tx of the transitional interface also carries a SQLite connection; on
-    // PostgreSQL it is an empty in-memory database that no statement uses.
-    let Ok(placeholder) = rusqlite::Connection::open_in_memory() else {
-        tracing::error!("cannot start the index writer");
-        return;
-    };
     let mut warned = false;
     while let Ok(first) = jobs.recv() {
         let mut batch = vec![first];
@@ -308,7 +304,6 @@ fn writer_loop(
             continue;
         }
         let tx = Tx {
-            conn: &placeholder,
             db,
             last_event: Cell::new(0),
         };

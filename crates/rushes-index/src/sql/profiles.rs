@@ -31,7 +31,7 @@ impl Index {
     /// The document of Profile `id`, if any.
     pub async fn get_profile(&self, id: &str) -> Result<Option<String>> {
         let id = id.to_owned();
-        self.read_db(move |c| {
+        self.read(move |c| {
             c.query_opt("SELECT doc FROM profiles WHERE id = ?1", p![id], |r| {
                 r.get(0)
             })
@@ -80,7 +80,7 @@ impl Index {
         order.push_after(&mut q, after);
         order.push_order_limit(&mut q, limit);
         let rows = self
-            .read_db(move |c| {
+            .read(move |c| {
                 q.query(c, |r| {
                     Ok((
                         r.get::<String>(1)?,

@@ -7,7 +7,7 @@ use crate::{Index, Result};
 impl Index {
     /// Every stored setting as (key, JSON text).
     pub async fn service_settings(&self) -> Result<Vec<(String, String)>> {
-        self.read_db(|c| {
+        self.read(|c| {
             c.query(
                 "SELECT key, value FROM service_settings ORDER BY key",
                 p![],

@@ -102,7 +102,7 @@ impl Index {
     /// The Source with id `id`, if any.
     pub async fn get_source(&self, id: &str) -> Result<Option<SourceRow>> {
         let id = id.to_owned();
-        self.read_db(move |c| {
+        self.read(move |c| {
             c.query_opt(
                 &format!("SELECT {SOURCE_COLS} FROM sources s WHERE s.id = ?1"),
                 p![id],
@@ -118,7 +118,7 @@ impl Index {
         id: &str,
     ) -> Result<Option<(SourceRow, Vec<String>)>> {
         let id = id.to_owned();
-        self.read_db(move |c| {
+        self.read(move |c| {
             let Some(row) = c.query_opt(
                 &format!("SELECT {SOURCE_COLS} FROM sources s WHERE s.id = ?1"),
                 p![id],
@@ -173,7 +173,7 @@ impl Index {
         order.push_after(&mut q, spec.after.as_ref());
         order.push_order_limit(&mut q, spec.limit);
         let rows = self
-            .read_db(move |c| {
+            .read(move |c| {
                 q.query(c, |r| {
                     let row = source_row(r)?;
                     let key = PageKey {
@@ -204,7 +204,7 @@ impl Index {
     /// For each of `ids`, in order, the Sources it collects and the Sources that collect
     /// it: one read for a whole page of Sources.
     pub async fn source_collections(&self, ids: Vec<String>) -> Result<Vec<SourceCollections>> {
-        self.read_db(move |c| {
+        self.read(move |c| {
             ids.iter()
                 .map(|id| {
                     Ok(SourceCollections {

@@ -84,7 +84,7 @@ impl Index {
     /// The registration `id`, if any.
     pub async fn get_webhook(&self, id: &str) -> Result<Option<WebhookRow>> {
         let id = id.to_owned();
-        self.read_db(move |c| {
+        self.read(move |c| {
             c.query_opt(
                 "SELECT pk, id, status, doc FROM webhooks WHERE id = ?1",
                 p![id],
@@ -115,7 +115,7 @@ impl Index {
         order.push_after(&mut q, after);
         order.push_order_limit(&mut q, limit);
         let rows = self
-            .read_db(move |c| {
+            .read(move |c| {
                 q.query(c, |r| {
                     let row = webhook_row(r)?;
                     let key = PageKey {
