@@ -20,6 +20,41 @@ pub enum Command {
     /// Read a password from standard input and print its argon2 hash, for the
     /// `password_hash` of a user under `[auth.basic]`.
     HashPassword,
+    /// Work on media objects across storage backends (see docs/STORAGE.md).
+    #[command(subcommand)]
+    Objects(ObjectsCommand),
+}
+
+/// `rushes objects ...`.
+#[derive(Debug, Subcommand)]
+pub enum ObjectsCommand {
+    /// Copy objects from one storage backend to another and register the new instances.
+    /// Runs against the store's index and backends directly (no server needed); running
+    /// it again skips what is already copied.
+    Copy(Box<CopyArgs>),
+}
+
+/// `rushes objects copy`.
+#[derive(Debug, Args)]
+pub struct CopyArgs {
+    /// Object ids to copy.
+    #[arg(required_unless_present = "all", conflicts_with = "all")]
+    pub object_ids: Vec<String>,
+    /// Copy every object the segments of --flow name (media and init objects).
+    #[arg(long, requires = "flow")]
+    pub all: bool,
+    /// The flow whose objects --all copies.
+    #[arg(long, requires = "all")]
+    pub flow: Option<String>,
+    /// Backend to copy to: its id or label.
+    #[arg(long)]
+    pub to: String,
+    /// Backend to copy from: its id or label [default: any backend holding the object].
+    #[arg(long)]
+    pub from: Option<String>,
+    /// The store's settings, as for `rushes serve`.
+    #[command(flatten)]
+    pub store: ServeArgs,
 }
 
 /// Settings of `rushes serve`. Each flag (or its environment variable) overrides the same

@@ -704,6 +704,63 @@ mod tests {
     }
 
     #[test]
+    fn storage_tables_and_the_object_store_url_choose_the_backends() {
+        let data = Path::new("/data");
+        let parse = |text: &str| toml::from_str::<FileConfig>(text).unwrap().storage;
+        let local = |specs: &[BackendSpec], i: usize| match &specs[i].location {
+            StorageLocation::Local(p) => p.clone(),
+            other => panic!("not local: {other:?}"),
+        };
+        // Nothing given: the media directory under the data directory.
+        let (specs, default) = storage_backends(vec![], None, data, Path::new("")).unwrap();
+        assert_eq!((specs.len(), default), (1, 0));
+        assert_eq!(local(&specs, 0), Path::new("/data/media"));
+        // The flag alone: that backend, the default.
+        let s3 = "s3://b/p?endpoint=http://127.0.0.1:1";
+        let (specs, default) =
+            storage_backends(vec![], Some(s3.into()), data, Path::new("")).unwrap();
+        assert_eq!((specs.len(), default), (1, 0));
+        assert!(matches!(specs[0].location, StorageLocation::S3(_)));
+        // Tables: ids, labels, relative paths under the file's directory, one default.
+        let id = "6f1f0a4e-8a9c-4e55-9d7a-0b1c2d3e4f50";
+        let tables = format!(
+            "[[storage]]\nlabel = \"disk\"\nurl = \"media\"\n\n\
+             [[storage]]\nlabel = \"bucket\"\nid = \"{id}\"\nurl = \"{s3}\"\ndefault = true\n"
+        );
+        let (specs, default) =
+            storage_backends(parse(&tables), None, data, Path::new("/etc/rushes")).unwrap();
+        assert_eq!(default, 1);
+        assert_eq!(local(&specs, 0), Path::new("/etc/rushes/media"));
+        assert_eq!(specs[1].id.unwrap().to_string(), id);
+        assert_eq!(specs[1].label.as_deref(), Some("bucket"));
+        // The flag picks the table with its URL, or adds one, as the default.
+        let (specs, default) =
+            storage_backends(parse(&tables), Some("media".into()), data, Path::new("")).unwrap();
+        assert_eq!((specs.len(), default), (2, 0));
+        let (specs, default) =
+            storage_backends(parse(&tables), Some("/other".into()), data, Path::new("")).unwrap();
+        assert_eq!((specs.len(), default), (3, 0));
+        assert_eq!(local(&specs, 0), Path::new("/other"));
+
+        let err = |text: &str| {
+            storage_backends(parse(text), None, data, Path::new(""))
+                .unwrap_err()
+                .to_string()
+        };
+        let two = "[[storage]]\nurl = \"a\"\n[[storage]]\nurl = \"s3://b\"\n";
+        assert!(err(two).contains("none is the default"));
+        let both = "[[storage]]\nurl = \"a\"\ndefault = true\n\
+                    [[storage]]\nurl = \"s3://b\"\ndefault = true\n";
+        assert!(err(both).contains("more than one"));
+        assert!(err("[[storage]]\nurl = \"a\"\nid = \"x\"\n").contains("not a UUID"));
+        let no_bucket = parse("[[storage]]\nurl = \"s3:///p\"\n");
+        let bad = storage_backends(no_bucket, None, data, Path::new("")).unwrap_err();
+        let bad = format!("{bad:#}");
+        assert!(bad.contains("no bucket"), "{bad}");
+        assert!(toml::from_str::<FileConfig>("[[storage]]\nurl = \"a\"\nbucket = 1\n").is_err());
+    }
+
+    #[test]
     fn unknown_keys_are_errors() {
         assert!(toml::from_str::<FileConfig>("[auth]\nscheme = 1\n").is_err());
         assert!(toml::from_str::<FileConfig>("[sever]\n").is_err());

@@ -8,6 +8,7 @@
 mod app;
 mod cli;
 mod config;
+mod objects;
 mod telemetry;
 
 use std::io::Read;
@@ -27,6 +28,7 @@ async fn main() -> anyhow::Result<()> {
     match cli.command {
         cli::Command::Serve(args) => app::serve(config::Settings::from_args(*args)?).await,
         cli::Command::HashPassword => hash_password(),
+        cli::Command::Objects(cli::ObjectsCommand::Copy(args)) => objects::copy(*args).await,
     }
 }
 

@@ -21,4 +21,5 @@ mod smoke;
 mod sources;
 mod sse;
 mod storage;
+mod storage_backends;
 mod webhooks;
