@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # The whole test suite in one command, on a fresh Debian machine or a developer's:
-#   1. installs what the tests need (ffmpeg, a Python venv for the differential tests),
-#      touching apt and pip only when something is missing or changed;
+#   1. installs what the tests need (ffmpeg, a Python venv for the differential tests,
+#      PostgreSQL, SeaweedFS as the S3-compatible server), touching apt and pip only when
+#      something is missing or changed, and starts PostgreSQL and SeaweedFS on loopback;
 #   2. checks formatting (cargo fmt) and lints (cargo clippy -D warnings);
-#   3. runs every test (cargo nextest, or cargo test without it) and the doc tests.
+#   3. runs every test (cargo nextest, or cargo test without it) and the doc tests, then
+#      the API suite a second time with the store on PostgreSQL + S3.
 # Every step runs even if an earlier one failed; the exit status is non-zero if any failed.
 # CI runs exactly this script (.ci/run).
 set -uo pipefail
@@ -67,6 +69,19 @@ if [ -x "$VENV/bin/python" ]; then
   echo "RUSHES_PYTHON=$RUSHES_PYTHON"
 fi
 
+# Servers for the tests on the distributed engines: PostgreSQL and an S3-compatible object
+# store (SeaweedFS), on loopback, in temporary directories, stopped when this script exits.
+engines_stop() {
+  declare -F s3_server_stop >/dev/null && s3_server_stop
+  declare -F pg_server_stop >/dev/null && pg_server_stop
+}
+trap engines_stop EXIT
+step "PostgreSQL and S3-compatible servers"
+# shellcheck source=scripts/pg-server.sh
+source "$ROOT/scripts/pg-server.sh" || die "cannot start PostgreSQL"
+# shellcheck source=scripts/s3-server.sh
+source "$ROOT/scripts/s3-server.sh" || die "cannot start the S3-compatible server"
+
 # --- 2. Format and lints ---------------------------------------------------------------------
 failed=()
 
@@ -86,9 +101,17 @@ if cargo nextest --version >/dev/null 2>&1; then
   [ "${CI:-}" = "true" ] && profile=ci
   step "cargo nextest run --workspace --no-fail-fast --profile $profile"
   cargo nextest run --workspace --no-fail-fast --profile "$profile" || failed+=("cargo nextest")
+  # The API suite again, with the store on PostgreSQL and S3 (each test server gets a
+  # database and a bucket prefix of its own).
+  step "cargo nextest run -p rushes --test api, on PostgreSQL + S3"
+  RUSHES_SUITE_DATABASE_URL="$RUSHES_TEST_PG_URL" RUSHES_SUITE_OBJECT_STORE_URL="$RUSHES_TEST_S3_URL" \
+    cargo nextest run -p rushes --test api --no-fail-fast --profile "$profile" \
+    || failed+=("cargo nextest (PostgreSQL + S3)")
 else
   step "cargo test --workspace --no-fail-fast (cargo-nextest not installed)"
   cargo test --workspace --no-fail-fast --lib --bins --tests || failed+=("cargo test")
+  RUSHES_SUITE_DATABASE_URL="$RUSHES_TEST_PG_URL" RUSHES_SUITE_OBJECT_STORE_URL="$RUSHES_TEST_S3_URL" \
+    cargo test -p rushes --test api --no-fail-fast || failed+=("cargo test (PostgreSQL + S3)")
 fi
 
 echo

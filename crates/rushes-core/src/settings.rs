@@ -15,6 +15,9 @@ pub struct StoreSettings {
     pub url_ttl: Duration,
     /// How often the background workers look for work.
     pub worker_interval: Duration,
+    /// How long a node's claim on a piece of background work (a deletion request) lasts
+    /// without progress; after it, another node takes the work over.
+    pub work_lease: Duration,
     /// Largest page a listing returns, whatever `limit` asks for.
     pub max_page_limit: u32,
     /// Page size when a listing's `limit` is absent.
@@ -32,6 +35,7 @@ impl Default for StoreSettings {
             gc_grace: Duration::from_secs(600),
             url_ttl: Duration::from_secs(3600),
             worker_interval: Duration::from_secs(5),
+            work_lease: Duration::from_secs(60),
             max_page_limit: 1000,
             default_page_limit: 100,
             class_ceilings: crate::classes::ClassCeilings::default(),

@@ -7,10 +7,10 @@ use anyhow::Context;
 use rushes_api::auth::{cors_layer, Auth};
 use rushes_api::{AppState, Limits};
 use rushes_core::{Store, StoreSettings};
-use rushes_index::Index;
+use rushes_index::{Index, PgSettings};
 use rushes_objects::MediaBackends;
 
-use crate::config::{self, Settings};
+use crate::config::{self, Database, Settings};
 
 pub async fn serve(args: Settings) -> anyhow::Result<()> {
     // Refuse an open store on a reachable address before touching anything.
@@ -42,9 +42,19 @@ pub async fn serve(args: Settings) -> anyhow::Result<()> {
         }
     };
 
-    let index = Index::open_sqlite(&args.data_dir.join("rushes.db"))
+    let index = match &args.database {
+        Database::Sqlite(path) => Index::open_sqlite(path)
+            .await
+            .with_context(|| format!("cannot open the index {}", path.display()))?,
+        Database::Postgres { url, max_readers } => Index::open_postgres(
+            url,
+            PgSettings {
+                max_readers: *max_readers,
+            },
+        )
         .await
-        .with_context(|| format!("cannot open the index in {}", args.data_dir.display()))?;
+        .with_context(|| format!("cannot open the index at {}", config::redact_url(url)))?,
+    };
     let media = MediaBackends::open(args.storage, args.default_storage, public_url.clone())
         .await
         .context("cannot open the storage backends")?;
@@ -52,6 +62,7 @@ pub async fn serve(args: Settings) -> anyhow::Result<()> {
         object_timeout: Duration::from_secs(args.object_timeout),
         gc_grace: Duration::from_secs(args.gc_grace),
         worker_interval: Duration::from_secs(args.worker_interval.max(1)),
+        work_lease: Duration::from_secs(args.work_lease),
         events: args.events,
         class_ceilings: args.class_ceilings,
         ..StoreSettings::default()

@@ -71,6 +71,11 @@ pub struct ServeArgs {
     /// [default: ./rushes-data].
     #[arg(long, env = "RUSHES_DATA_DIR")]
     pub data_dir: Option<PathBuf>,
+    /// Metadata database: `postgres://user[:password]@host[:port]/db` for PostgreSQL
+    /// (shared by several nodes), or `sqlite:PATH` [default: the SQLite file rushes.db
+    /// under --data-dir]. See docs/DEPLOYMENT.md.
+    #[arg(long, env = "RUSHES_DATABASE_URL")]
+    pub database_url: Option<String>,
     /// Default storage backend for media objects: `s3://bucket/prefix?endpoint=URL&region=R`
     /// (credentials from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY), `file:///path` or a
     /// path [default: the media directory under --data-dir]. See docs/STORAGE.md.
@@ -92,6 +97,10 @@ pub struct ServeArgs {
     /// [default: 5].
     #[arg(long, env = "RUSHES_WORKER_INTERVAL")]
     pub worker_interval: Option<u64>,
+    /// Seconds a node's claim on background work (a deletion request) lasts without
+    /// progress before another node takes it over [default: 60].
+    #[arg(long, env = "RUSHES_WORK_LEASE")]
+    pub work_lease: Option<u64>,
     /// Largest JSON request body, in bytes [default: 16777216].
     #[arg(long, env = "RUSHES_MAX_BODY")]
     pub max_body: Option<usize>,

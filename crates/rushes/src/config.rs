@@ -66,6 +66,33 @@ pub struct FileConfig {
     /// `[[storage]]`: the storage backends.
     #[serde(default)]
     pub storage: Vec<StorageSection>,
+    #[serde(default)]
+    pub database: DatabaseSection,
+}
+
+/// `[database]`: where the metadata index is (docs/DEPLOYMENT.md).
+#[derive(Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseSection {
+    /// `postgres://...` or `sqlite:PATH`; default: `rushes.db` under the data directory.
+    pub url: Option<String>,
+    /// Most read connections this node opens to PostgreSQL (default 8); it also holds one
+    /// write connection and one that watches for events.
+    pub max_connections: Option<usize>,
+}
+
+impl fmt::Debug for DatabaseSection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DatabaseSection")
+            .field("url", &self.url.as_deref().map(redact_url))
+            .field("max_connections", &self.max_connections)
+            .finish()
+    }
+}
+
+/// A database URL without its password.
+pub fn redact_url(url: &str) -> String {
+    rushes_index::redact_url(url)
 }
 
 /// `[server]`: the same settings as the flags of `rushes serve`.
@@ -78,6 +105,7 @@ pub struct ServerSection {
     pub object_timeout: Option<u64>,
     pub gc_grace: Option<u64>,
     pub worker_interval: Option<u64>,
+    pub work_lease: Option<u64>,
     pub max_body: Option<usize>,
 }
 
@@ -390,6 +418,7 @@ pub struct Settings {
     pub object_timeout: u64,
     pub gc_grace: u64,
     pub worker_interval: u64,
+    pub work_lease: u64,
     pub max_body: usize,
     pub insecure: bool,
     pub auth: AuthSettings,
@@ -401,6 +430,62 @@ pub struct Settings {
     pub storage: Vec<BackendSpec>,
     /// Index in `storage` of the default backend.
     pub default_storage: usize,
+    /// The metadata database (`None`: SQLite under `data_dir`).
+    pub database: Database,
+}
+
+/// Where the metadata index is.
+pub enum Database {
+    /// The embedded default: a SQLite file.
+    Sqlite(PathBuf),
+    /// A PostgreSQL server, by URL, with this node's most read connections.
+    Postgres { url: String, max_readers: usize },
+}
+
+impl fmt::Debug for Database {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Database::Sqlite(p) => write!(f, "Sqlite({})", p.display()),
+            Database::Postgres { url, max_readers } => {
+                write!(
+                    f,
+                    "Postgres({}, max_readers {max_readers})",
+                    redact_url(url)
+                )
+            }
+        }
+    }
+}
+
+impl Database {
+    /// The database named by `url` (`postgres://`, `postgresql://`, `sqlite:PATH`), or the
+    /// SQLite file under `data_dir` when there is none.
+    pub fn from_url(
+        url: Option<String>,
+        data_dir: &Path,
+        max_readers: Option<usize>,
+    ) -> anyhow::Result<Database> {
+        let Some(url) = url else {
+            return Ok(Database::Sqlite(data_dir.join("rushes.db")));
+        };
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Ok(Database::Postgres {
+                url,
+                max_readers: max_readers.unwrap_or(8).max(1),
+            })
+        } else if let Some(path) = url.strip_prefix("sqlite:") {
+            let path = path.strip_prefix("//").unwrap_or(path);
+            if path.is_empty() {
+                bail!("the database URL sqlite: names no file");
+            }
+            Ok(Database::Sqlite(PathBuf::from(path)))
+        } else {
+            bail!(
+                "unsupported database URL {}: use postgres://user@host/db or sqlite:PATH",
+                redact_url(&url)
+            )
+        }
+    }
 }
 
 impl FileConfig {
@@ -454,6 +539,7 @@ impl Settings {
                 .unwrap_or(3600),
             gc_grace: args.gc_grace.or(server.gc_grace).unwrap_or(600),
             worker_interval: args.worker_interval.or(server.worker_interval).unwrap_or(5),
+            work_lease: args.work_lease.or(server.work_lease).unwrap_or(60).max(1),
             max_body: args
                 .max_body
                 .or(server.max_body)
@@ -467,6 +553,11 @@ impl Settings {
             events: file.events.settings(&data_dir)?,
             storage: storage.0,
             default_storage: storage.1,
+            database: Database::from_url(
+                args.database_url.or(file.database.url),
+                &data_dir,
+                file.database.max_connections,
+            )?,
         })
     }
 }

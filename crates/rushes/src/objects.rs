@@ -5,12 +5,12 @@ use std::time::Duration;
 use anyhow::{bail, Context};
 use rushes_core::ops::objects::CopyOutcome;
 use rushes_core::{Store, StoreSettings};
-use rushes_index::Index;
+use rushes_index::{Index, PgSettings};
 use rushes_model::{FlowId, ObjectId};
 use rushes_objects::{MediaBackends, MediaStore};
 
 use crate::cli::CopyArgs;
-use crate::config::Settings;
+use crate::config::{self, Database, Settings};
 
 /// Opens the store of `args.store` (index and backends, no server, no workers) and copies
 /// the objects asked for to `--to`, one at a time, streaming. Prints one line per object
@@ -22,10 +22,19 @@ pub async fn copy(args: CopyArgs) -> anyhow::Result<()> {
         None => url::Url::parse(&format!("http://{}", settings.listen))
             .context("cannot form the public URL")?,
     };
-    let db = settings.data_dir.join("rushes.db");
-    let index = Index::open_sqlite(&db)
+    let index = match &settings.database {
+        Database::Sqlite(path) => Index::open_sqlite(path)
+            .await
+            .with_context(|| format!("cannot open the index {}", path.display()))?,
+        Database::Postgres { url, max_readers } => Index::open_postgres(
+            url,
+            PgSettings {
+                max_readers: *max_readers,
+            },
+        )
         .await
-        .with_context(|| format!("cannot open the index {}", db.display()))?;
+        .with_context(|| format!("cannot open the index at {}", config::redact_url(url)))?,
+    };
     let media = MediaBackends::open(
         settings.storage.clone(),
         settings.default_storage,

@@ -10,9 +10,6 @@ use crate::ops::deletion::{rfc3339_of_ms, DELETION_REQUEST_TTL_MS, PURGE_BATCH};
 use crate::ops::listing::{from_doc, to_doc};
 use crate::{now_ms, now_rfc3339, Result, Store};
 
-/// How long a claim lasts without progress before another worker may take the request.
-const LEASE_MS: i64 = 60_000;
-
 /// Runs until `shutdown` turns true: completes deletion requests, then waits
 /// `worker_interval` when there is nothing to do.
 pub async fn run(store: Arc<Store>, mut shutdown: watch::Receiver<bool>) {
@@ -44,12 +41,13 @@ impl Store {
     /// are left, the Flow). Returns true when it found work.
     pub async fn deletion_step(&self, owner: &str) -> Result<bool> {
         let now = now_ms();
+        let lease_ms = i64::try_from(self.settings.work_lease.as_millis()).unwrap_or(i64::MAX);
         let claimant = owner.to_owned();
         let claimed = self
             .index
             .write(move |tx| {
                 tx.delete_expired_deletions(now)?;
-                tx.claim_deletion(&claimant, now, now + LEASE_MS)
+                tx.claim_deletion(&claimant, now, now.saturating_add(lease_ms))
             })
             .await?;
         let Some(claim) = claimed else {
@@ -88,7 +86,7 @@ impl Store {
             None
         } else if request.error.is_some() {
             Some(now_ms().saturating_add(
-                i64::try_from(self.settings.worker_interval.as_millis()).unwrap_or(LEASE_MS),
+                i64::try_from(self.settings.worker_interval.as_millis()).unwrap_or(lease_ms),
             ))
         } else {
             Some(now_ms())

@@ -36,6 +36,9 @@ pub struct TestServer {
     pub client: reqwest::Client,
     data_dir: TempDir,
     extra_args: Vec<String>,
+    /// `--database-url` / `--object-store-url` of the engines under test (none: SQLite
+    /// and local disk under the data dir), fixed for the server's life.
+    engine_args: Vec<String>,
     child: Option<Child>,
     /// Everything the server wrote to stderr (and stdout after the listening line).
     log: Arc<Mutex<String>>,
@@ -62,6 +65,7 @@ impl TestServer {
             client,
             data_dir,
             extra_args: args.iter().map(|s| s.to_string()).collect(),
+            engine_args: engine_args().await,
             child: None,
             log: Arc::new(Mutex::new(String::new())),
         };
@@ -112,6 +116,7 @@ impl TestServer {
             .arg("127.0.0.1:0")
             .arg("--data-dir")
             .arg(self.data_dir.path())
+            .args(&self.engine_args)
             .args(&self.extra_args)
             .env("RUST_BACKTRACE", "1")
             .stdin(Stdio::null())
@@ -281,6 +286,50 @@ impl Drop for TestServer {
             }
         }
     }
+}
+
+/// The engines the suite runs against, from the environment the test command sets:
+/// `RUSHES_SUITE_DATABASE_URL` (a PostgreSQL server URL: each server gets a database of
+/// its own, created here) and `RUSHES_SUITE_OBJECT_STORE_URL` (an `s3://bucket/prefix?...` URL: each
+/// server gets a prefix of its own). Unset: SQLite and local disk.
+async fn engine_args() -> Vec<String> {
+    let mut args = Vec::new();
+    if let Ok(base) = std::env::var("RUSHES_SUITE_DATABASE_URL") {
+        args.push("--database-url".to_owned());
+        args.push(fresh_database(&base).await);
+    }
+    if let Ok(s3) = std::env::var("RUSHES_SUITE_OBJECT_STORE_URL") {
+        let mut url = url::Url::parse(&s3).expect("RUSHES_SUITE_OBJECT_STORE_URL is a URL");
+        let path = format!(
+            "{}/t-{}",
+            url.path().trim_end_matches('/'),
+            uuid::Uuid::new_v4().simple()
+        );
+        url.set_path(&path);
+        args.push("--object-store-url".to_owned());
+        args.push(url.to_string());
+    }
+    args
+}
+
+/// Creates an empty database on the PostgreSQL server of `base` (a `postgres://` URL)
+/// and returns the URL naming it.
+pub async fn fresh_database(base: &str) -> String {
+    let mut url = url::Url::parse(base).expect("RUSHES_SUITE_DATABASE_URL is a URL");
+    let name = format!("rt_{}", uuid::Uuid::new_v4().simple());
+    let admin = base.to_owned();
+    let create = format!("CREATE DATABASE {name}");
+    tokio::task::spawn_blocking(move || {
+        let mut client = postgres::Client::connect(&admin, postgres::NoTls)
+            .unwrap_or_else(|e| panic!("cannot reach PostgreSQL at {admin}: {e}"));
+        client
+            .batch_execute(&create)
+            .expect("create a test database");
+    })
+    .await
+    .expect("create the test database");
+    url.set_path(&format!("/{name}"));
+    url.to_string()
 }
 
 fn push_line(log: &Mutex<String>, line: &str) {
