@@ -305,7 +305,10 @@ impl PgConn {
 
     /// True once the connection to the server is lost; the connection must be replaced.
     pub(crate) fn is_closed(&self) -> bool {
-        self.client.borrow().as_ref().is_none_or(postgres::Client::is_closed)
+        self.client
+            .borrow()
+            .as_ref()
+            .is_none_or(postgres::Client::is_closed)
     }
 
     /// Runs `f` on the client.
