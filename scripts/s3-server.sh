@@ -39,6 +39,10 @@ s3_server_stop() {
 }
 
 _s3_server_start() {
+  if [ -n "${_S3_SERVER_PID:-}" ] && kill -0 "$_S3_SERVER_PID" 2>/dev/null; then
+    echo "s3-server.sh: already running (pid $_S3_SERVER_PID), RUSHES_TEST_S3_URL=${RUSHES_TEST_S3_URL:-}"
+    return 0
+  fi
   local root venv weed
   root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)" || return 1
   venv="$root/.venv"
@@ -55,8 +59,7 @@ _s3_server_start() {
   fi
 
   _S3_SERVER_DIR="$(mktemp -d -t rushes-s3-XXXXXX)" || return 1
-  # Nine free loopback ports: master, volume, filer and s3, each with its gRPC port, and
-  # one for metrics/debug-free operation of the IAM API.
+  # Eight free loopback ports: master, volume, filer and s3, each with its gRPC port.
   local ports
   ports="$("$venv/bin/python" - <<'EOF'
 import socket

@@ -369,9 +369,9 @@ impl MediaStore {
             .await
     }
 
-    /// A URL that lets its holder read `object_id` for `ttl`. Local mode: the response
-    /// carries `content_type` (or `application/octet-stream`); S3 mode: the content type
-    /// the object was uploaded with.
+    /// A URL that lets its holder read `object_id` for `ttl`. The response carries
+    /// `content_type` (S3: through the signed `response-content-type` parameter); without
+    /// one, `application/octet-stream` locally, the stored content type on S3.
     pub async fn get_url(
         &self,
         object_id: &str,
@@ -420,7 +420,15 @@ impl MediaStore {
                         s3.signed_url_opts(Method::PUT, &full, ttl, &options)
                             .await?
                     }
-                    MediaMethod::Get => s3.signed_url(Method::GET, &full, ttl).await?,
+                    MediaMethod::Get => {
+                        // Signed, so the response carries the content type asked for
+                        // whatever the object was stored with, as on a local backend.
+                        let options = SignedUrlOptions::default().with_query(
+                            content_type.map(|ct| ("response-content-type", ct.to_owned())),
+                        );
+                        s3.signed_url_opts(Method::GET, &full, ttl, &options)
+                            .await?
+                    }
                 };
                 Ok(url)
             }
@@ -551,7 +559,8 @@ impl MediaStore {
         }
     }
 
-    /// Remove `object_id`; `false` when it was not stored (deleting twice is harmless).
+    /// Remove `object_id`; `false` when it was not stored (deleting twice is harmless). S3
+    /// does not say whether a key existed, so an S3 backend answers `true` either way.
     pub async fn delete(&self, object_id: &str) -> Result<bool, ObjectsError> {
         let key = object_key(object_id)?;
         match self.store.delete(&key).await {

@@ -227,6 +227,20 @@ async fn multipart_write_of_a_large_object_then_list_and_delete() {
         .await
         .unwrap();
     assert_eq!(info.size, big.len() as u64);
+    // Bytes written by Rushes carry no content type; the signed GET URL supplies it.
+    let get = store
+        .get_url("big.mxf", Some("application/mxf"), Duration::from_secs(300))
+        .await
+        .unwrap();
+    let resp = client().get(get).send().await.unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(
+        resp.headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok()),
+        Some("application/mxf")
+    );
+    assert_eq!(resp.bytes().await.unwrap().len(), big.len());
     let stored = read_all(&store, "big.mxf", None).await;
     assert_eq!(stored.len(), big.len());
     assert!(stored == big, "the stored bytes differ");
