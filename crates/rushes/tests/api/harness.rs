@@ -78,6 +78,12 @@ impl TestServer {
         self.data_dir.path()
     }
 
+    /// The `--database-url` / `--object-store-url` flags the server runs with (empty on
+    /// SQLite and local disk), for other commands on the same store.
+    pub fn engine_args(&self) -> &[String] {
+        &self.engine_args
+    }
+
     /// The server's process id.
     pub fn pid(&self) -> u32 {
         self.child

@@ -71,6 +71,7 @@ fn objects_copy(server: &TestServer, config: &Path, args: &[&str]) -> (bool, Str
         .arg(config)
         .arg("--data-dir")
         .arg(server.data_dir())
+        .args(server.engine_args())
         .args(args);
     for (key, _) in std::env::vars_os() {
         if key.to_string_lossy().starts_with("RUSHES_") {
@@ -121,7 +122,12 @@ async fn local_and_s3_backends_allocate_serve_copy_and_collect() {
     ])
     .await;
 
-    // Both backends are listed; the local one is the default.
+    // Both backends are listed; the local one is the default (unless the suite runs on
+    // S3, when its --object-store-url adds a third backend, the default).
+    let suite_s3 = server
+        .engine_args()
+        .iter()
+        .any(|a| a == "--object-store-url");
     let backends = expect_json(
         server.get("/service/storage-backends").await,
         StatusCode::OK,
@@ -129,7 +135,12 @@ async fn local_and_s3_backends_allocate_serve_copy_and_collect() {
     .await;
     schema::assert_valid("storage-backends-list.json", &backends);
     let backends = backends.as_array().unwrap().clone();
-    assert_eq!(backends.len(), 2, "{backends:?}");
+    assert_eq!(backends.len(), 2 + usize::from(suite_s3), "{backends:?}");
+    let defaults: Vec<&Value> = backends
+        .iter()
+        .filter(|b| b["default_storage"] == true)
+        .collect();
+    assert_eq!(defaults.len(), 1, "{backends:?}");
     let by_label = |label: &str| {
         backends
             .iter()
@@ -138,16 +149,17 @@ async fn local_and_s3_backends_allocate_serve_copy_and_collect() {
             .clone()
     };
     let (disk, bucket) = (by_label("disk"), by_label("bucket"));
-    assert_eq!(disk["default_storage"], true);
+    assert_eq!(disk["default_storage"], !suite_s3);
     assert_eq!(bucket["default_storage"], false);
     let disk_id = disk["id"].as_str().unwrap().to_owned();
     let bucket_id = bucket["id"].as_str().unwrap().to_owned();
 
     // Allocation on each backend by storage_id; the S3 URL points at the S3 server.
     let flow = new_flow(&server).await;
-    let (local_obj, local_put, ct) = allocate(&server, &flow, json!({"limit": 1}))
-        .await
-        .remove(0);
+    let (local_obj, local_put, ct) =
+        allocate(&server, &flow, json!({"limit": 1, "storage_id": disk_id}))
+            .await
+            .remove(0);
     assert!(local_put.starts_with(&server.base_url), "{local_put}");
     let (s3_obj, s3_put, s3_ct) =
         allocate(&server, &flow, json!({"limit": 1, "storage_id": bucket_id}))
@@ -155,8 +167,14 @@ async fn local_and_s3_backends_allocate_serve_copy_and_collect() {
             .remove(0);
     assert!(s3_put.starts_with(&endpoint), "{s3_put}");
     assert!(s3_put.contains("X-Amz-Signature="), "{s3_put}");
-    let explicit = allocate(&server, &flow, json!({"limit": 1, "storage_id": disk_id})).await;
-    assert!(explicit[0].1.starts_with(&server.base_url));
+    // Without storage_id: the default backend.
+    let default_put = allocate(&server, &flow, json!({"limit": 1})).await;
+    assert_eq!(
+        default_put[0].1.starts_with(&server.base_url),
+        !suite_s3,
+        "{}",
+        default_put[0].1
+    );
     // An unknown backend is a 400 in the spec's error shape.
     assert_error(
         server
