@@ -106,6 +106,10 @@ pub fn parse_url(url: &str) -> Result<Config> {
     if config.get_application_name().is_none() {
         config.application_name("rushes");
     }
+    if config.get_options().is_none() {
+        // Keep the server's notices (e.g. "already exists, skipping") out of the log.
+        config.options("-c client_min_messages=warning");
+    }
     config.keepalives(true);
     config.keepalives_idle(Duration::from_secs(30));
     Ok(config)

@@ -117,8 +117,10 @@ async fn upload(server: &TestServer, flow: &str, bytes: &[u8]) -> String {
     object["object_id"].as_str().expect("object id").to_owned()
 }
 
+/// Registers `[second:0_second+1:0)` on `object` (shared by every segment: `ts_offset`
+/// maps each onto the object's own `[0:0_1:0)`).
 async fn register(server: &TestServer, flow: &str, object: &str, second: u32) {
-    let body = json!({"object_id": object,
+    let body = json!({"object_id": object, "ts_offset": format!("{second}:0"),
                       "timerange": format!("[{second}:0_{}:0)", second + 1)});
     expect_status(
         server.post(&format!("/flows/{flow}/segments"), &body).await,
@@ -131,7 +133,7 @@ async fn segment_starts(server: &TestServer, flow: &str) -> Vec<String> {
     let list = server
         .get_json(&format!("/flows/{flow}/segments?limit=1000"))
         .await;
-    schema::assert_valid("flow-segments-get.json", &list);
+    schema::assert_valid_list("flow-segment.json", &list);
     list.as_array()
         .expect("a list")
         .iter()
@@ -157,7 +159,7 @@ async fn writes_through_one_node_are_read_through_the_other_at_once() {
     let list = b
         .get_json(&format!("/flows/{flow}/segments?presigned=true"))
         .await;
-    schema::assert_valid("flow-segments-get.json", &list);
+    schema::assert_valid_list("flow-segment.json", &list);
     let url = list[0]["get_urls"][0]["url"]
         .as_str()
         .expect("a get URL")
@@ -521,7 +523,8 @@ async fn a_postgres_outage_answers_503_then_recovers_without_losing_acknowledged
                 restarted = true;
             }
         }
-        let body = json!({"object_id": object, "timerange": format!("[{s}:0_{}:0)", s + 1)});
+        let body = json!({"object_id": object, "ts_offset": format!("{s}:0"),
+                          "timerange": format!("[{s}:0_{}:0)", s + 1)});
         let resp = server.post(&format!("/flows/{flow}/segments"), &body).await;
         match resp.status() {
             StatusCode::CREATED => {
