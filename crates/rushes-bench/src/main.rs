@@ -44,6 +44,14 @@ struct Args {
     /// Data dir for the spawned server (default: a temporary dir, removed afterwards).
     #[arg(long, requires = "spawn")]
     data_dir: Option<PathBuf>,
+    /// Extra flag for each spawned server, e.g. `--server-arg=--database-url=postgres://...`
+    /// (repeat for several).
+    #[arg(long = "server-arg", requires = "spawn", allow_hyphen_values = true)]
+    server_args: Vec<String>,
+    /// Spawn this many servers with the same flags (several nodes on one database: give
+    /// them a shared `--database-url` and object store); requests go round-robin.
+    #[arg(long, default_value_t = 1, requires = "spawn")]
+    nodes: usize,
     /// Pid of the server when not spawned, to sample its memory from /proc.
     #[arg(long)]
     pid: Option<u32>,
@@ -107,17 +115,26 @@ async fn main() -> Result<()> {
     if args.batch == 0 || args.concurrency == 0 || args.batch_concurrency == 0 {
         bail!("--batch, --concurrency and --batch-concurrency must be positive");
     }
-    let (spawned, url) = match &args.spawn {
+    let mut spawned = Vec::new();
+    let mut urls = Vec::new();
+    match &args.spawn {
         Some(path) => {
-            let (s, url) = Spawned::start(path, args.data_dir.as_deref()).await?;
-            (Some(s), url)
+            if args.nodes > 1 && args.data_dir.is_some() {
+                bail!("--data-dir names one server's directory; not with --nodes");
+            }
+            for _ in 0..args.nodes.max(1) {
+                let (s, url) =
+                    Spawned::start(path, args.data_dir.as_deref(), &args.server_args).await?;
+                spawned.push(s);
+                urls.push(url);
+            }
         }
-        None => (None, args.url.clone()),
-    };
-    let pid = args.pid.or_else(|| spawned.as_ref().and_then(Spawned::pid));
-    let data_dir = spawned.as_ref().map(|s| s.data_dir.clone());
-    let outcome = run(&args, url.clone(), pid, data_dir).await;
-    if let Some(s) = spawned {
+        None => urls.push(args.url.clone()),
+    }
+    let pid = args.pid.or_else(|| spawned.first().and_then(Spawned::pid));
+    let data_dir = spawned.first().map(|s| s.data_dir.clone());
+    let outcome = run(&args, urls, pid, data_dir).await;
+    for s in spawned {
         if let Err(e) = s.shutdown().await {
             eprintln!("warning: {e:#}");
         }
@@ -127,11 +144,21 @@ async fn main() -> Result<()> {
     Ok(())
 }
 
-async fn run(args: &Args, url: Url, pid: Option<u32>, data_dir: Option<PathBuf>) -> Result<String> {
+async fn run(
+    args: &Args,
+    urls: Vec<Url>,
+    pid: Option<u32>,
+    data_dir: Option<PathBuf>,
+) -> Result<String> {
     let started = Instant::now();
     let deadline = started + Duration::from_secs(args.max_seconds);
-    let store = Store::new(url.clone())?;
-    eprintln!("rushes-bench: store {url}, flow {}", store.flow_id);
+    let store = Store::new(urls.clone())?;
+    let shown: Vec<String> = urls.iter().map(Url::to_string).collect();
+    eprintln!(
+        "rushes-bench: store {}, flow {}",
+        shown.join(" "),
+        store.flow_id
+    );
     store.create_flow().await.context("create the flow")?;
     let reuse = if args.objects > 0 {
         let objects = store
@@ -200,7 +227,7 @@ async fn run(args: &Args, url: Url, pid: Option<u32>, data_dir: Option<PathBuf>)
     }
     Ok(report(
         args,
-        &url,
+        &shown.join(" "),
         &mut writes,
         &mut measured,
         stopped_early,
@@ -380,7 +407,7 @@ fn per_second(count: u64, d: Duration) -> String {
 
 fn report(
     args: &Args,
-    url: &Url,
+    url: &str,
     writes: &mut [WriteResult],
     checkpoints: &mut [Checkpoint],
     stopped_early: bool,
@@ -395,6 +422,17 @@ fn report(
         total.as_secs_f64(),
         if stopped_early { " Stopped early at --max-seconds." } else { "" }
     ));
+    if args.spawn.is_some() {
+        out.push_str(&format!(
+            "Spawned {} node(s) with flags: {}.\n\n",
+            args.nodes.max(1),
+            if args.server_args.is_empty() {
+                "(none: SQLite and local disk)".to_owned()
+            } else {
+                args.server_args.join(" ")
+            }
+        ));
+    }
     out.push_str(
         "| write phase | segments | requests | segments/s | request p50 | request p99 |\n",
     );

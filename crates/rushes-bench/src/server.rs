@@ -19,9 +19,13 @@ pub struct Spawned {
 }
 
 impl Spawned {
-    /// Starts `<binary> serve --listen 127.0.0.1:0 --data-dir <dir>` and waits for its
-    /// listening line. Without `data_dir`, a temporary directory is used and removed after.
-    pub async fn start(binary: &Path, data_dir: Option<&Path>) -> Result<(Spawned, Url)> {
+    /// Starts `<binary> serve --listen 127.0.0.1:0 --data-dir <dir> <extra...>` and waits
+    /// for its listening line. Without `data_dir`, a temporary directory is used and removed after.
+    pub async fn start(
+        binary: &Path,
+        data_dir: Option<&Path>,
+        extra: &[String],
+    ) -> Result<(Spawned, Url)> {
         let (temp, dir) = match data_dir {
             Some(d) => (None, d.to_path_buf()),
             None => {
@@ -39,6 +43,7 @@ impl Spawned {
             .arg("127.0.0.1:0")
             .arg("--data-dir")
             .arg(&dir)
+            .args(extra)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())

@@ -1,5 +1,7 @@
 //! The TAMS requests the benchmark makes: create a flow, allocate objects, register segments, read.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
@@ -13,7 +15,9 @@ use crate::server::ensure_loopback;
 #[derive(Clone)]
 pub struct Store {
     client: Client,
-    base: Url,
+    /// The nodes of the store; requests go to them in turn.
+    bases: Arc<Vec<Url>>,
+    next: Arc<AtomicUsize>,
     pub flow_id: Uuid,
 }
 
@@ -24,23 +28,31 @@ pub struct MediaObject {
 }
 
 impl Store {
-    pub fn new(base: Url) -> Result<Store> {
-        ensure_loopback(&base)?;
+    pub fn new(bases: Vec<Url>) -> Result<Store> {
+        if bases.is_empty() {
+            bail!("no store URL");
+        }
+        for base in &bases {
+            ensure_loopback(base)?;
+        }
         let client = Client::builder()
             .timeout(Duration::from_secs(120))
             .pool_max_idle_per_host(64)
             .build()?;
         Ok(Store {
             client,
-            base,
+            bases: Arc::new(bases),
+            next: Arc::new(AtomicUsize::new(0)),
             flow_id: Uuid::new_v4(),
         })
     }
 
+    /// `path_and_query` on the next node in turn.
     fn url(&self, path_and_query: &str) -> Result<Url> {
-        self.base
-            .join(path_and_query.trim_start_matches('/'))
-            .with_context(|| format!("join {path_and_query} to {}", self.base))
+        let i = self.next.fetch_add(1, Ordering::Relaxed) % self.bases.len();
+        let base = &self.bases[i];
+        base.join(path_and_query.trim_start_matches('/'))
+            .with_context(|| format!("join {path_and_query} to {base}"))
     }
 
     /// PUT /flows/{id}: an H.264 1080p25 video flow in MPEG-TS with 1 s segments.
