@@ -18,7 +18,7 @@ use serde_json::{json, Value};
 use tokio::io::AsyncWriteExt;
 
 use crate::flows::{new_id, video_flow};
-use crate::harness::{assert_error, expect_json, expect_status, header, TestServer};
+use crate::harness::{assert_error, expect_json, expect_status, header, media_on_s3, TestServer};
 use crate::schema;
 use crate::segments::{allocate, list, new_flow, register};
 
@@ -846,14 +846,36 @@ async fn signed_media_urls_need_no_credentials() {
             .unwrap(),
     )
     .await;
-    // A media path without a valid signature is refused by the signature check, not auth.
-    let resp = anonymous
-        .get(server.url(&format!("/media/{object_id}")))
-        .send()
-        .await
-        .unwrap();
-    assert!(resp.headers().get("www-authenticate").is_none());
-    assert_error(resp, StatusCode::FORBIDDEN).await;
+    server.assert_signed_media_url(url, object_id);
+    if media_on_s3() {
+        // The URL is the S3 server's presigned URL, no path of Rushes: S3 checks the
+        // signature and refuses a tampered one (docs/STORAGE.md).
+        let mut tampered = url::Url::parse(url).unwrap();
+        let pairs: Vec<(String, String)> = tampered
+            .query_pairs()
+            .map(|(k, v)| {
+                let v = if k == "X-Amz-Signature" {
+                    "0".repeat(v.len())
+                } else {
+                    v.into_owned()
+                };
+                (k.into_owned(), v)
+            })
+            .collect();
+        tampered.query_pairs_mut().clear().extend_pairs(pairs);
+        assert_ne!(tampered.as_str(), url);
+        let resp = anonymous.get(tampered).send().await.unwrap();
+        assert_eq!(resp.status(), StatusCode::FORBIDDEN);
+    } else {
+        // A media path without a valid signature is refused by the signature check, not auth.
+        let resp = anonymous
+            .get(server.url(&format!("/media/{object_id}")))
+            .send()
+            .await
+            .unwrap();
+        assert!(resp.headers().get("www-authenticate").is_none());
+        assert_error(resp, StatusCode::FORBIDDEN).await;
+    }
     assert_log_holds_no(&server, &[&token]);
 }
 

@@ -480,10 +480,7 @@ async fn segments_objects_and_signed_urls_follow_their_flows() {
     )
     .await;
     assert_eq!(segs.as_array().unwrap().len(), 1);
-    assert!(segs[0]["get_urls"][0]["url"]
-        .as_str()
-        .unwrap()
-        .contains("/media/"));
+    server.assert_signed_media_url(segs[0]["get_urls"][0]["url"].as_str().unwrap(), &object);
     let obj = expect_json(
         get(&server, &n, &format!("/objects/{object}")).await,
         StatusCode::OK,

@@ -331,7 +331,7 @@ async fn every_event_type_is_delivered_with_the_spec_payload_ids_and_api_key() {
     let url = seg["get_urls"][0]["url"]
         .as_str()
         .expect("a signed get_url");
-    assert!(url.starts_with(&server.base_url), "{url}");
+    server.assert_signed_media_url(url, seg["object_id"].as_str().unwrap());
     assert_eq!(
         by_type("flows/segments_deleted")["event"]["timerange"],
         "[0:0_1:0)"

@@ -25,6 +25,22 @@ fn has_file(dir: &Path, id: &str) -> bool {
     })
 }
 
+/// Whether the bytes of `id` are stored: a file under the data dir's `media/` on local
+/// disk, or the object in the server's S3 bucket and prefix (read with the `AWS_*`
+/// credentials the suite runs with).
+async fn has_bytes(server: &TestServer, id: &str) -> bool {
+    match server.object_store_url() {
+        None => has_file(&server.data_dir().join("media"), id),
+        Some(s3) => {
+            let base = url::Url::parse(&server.base_url).unwrap();
+            let store = rushes_objects::MediaStore::open_url(s3, base)
+                .await
+                .unwrap();
+            store.exists(id).await.unwrap()
+        }
+    }
+}
+
 async fn status_of(url: &str) -> StatusCode {
     reqwest::Client::new()
         .get(url)
@@ -70,13 +86,12 @@ async fn unreferenced_and_unregistered_objects_lose_their_bytes_referenced_ones_
         StatusCode::NO_CONTENT,
     )
     .await;
-    let media = server.data_dir().join("media");
-    assert!(has_file(&media, never), "uploaded bytes are on disk");
+    assert!(has_bytes(&server, never).await, "uploaded bytes are stored");
 
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let dropped_gone = status_of(&dropped_url).await == StatusCode::NOT_FOUND;
-        let never_gone = !has_file(&media, never);
+        let never_gone = !has_bytes(&server, never).await;
         if dropped_gone && never_gone {
             break;
         }
@@ -88,7 +103,8 @@ async fn unreferenced_and_unregistered_objects_lose_their_bytes_referenced_ones_
     }
     // The referenced object is untouched, well past its own allocation timeout.
     assert_eq!(status_of(&kept_url).await, StatusCode::OK);
-    assert!(has_file(&media, kept));
+    assert!(has_bytes(&server, kept).await);
+    assert!(!has_bytes(&server, dropped).await);
     assert_eq!(
         server.get(&format!("/objects/{dropped}")).await.status(),
         StatusCode::NOT_FOUND

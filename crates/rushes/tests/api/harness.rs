@@ -84,6 +84,56 @@ impl TestServer {
         &self.engine_args
     }
 
+    /// The `--object-store-url` the server runs with (the S3 bucket and prefix of its own),
+    /// or `None` on local disk (media under `data_dir()/media`).
+    pub fn object_store_url(&self) -> Option<&str> {
+        self.engine_args
+            .iter()
+            .position(|a| a == "--object-store-url")
+            .and_then(|i| self.engine_args.get(i + 1))
+            .map(String::as_str)
+    }
+
+    /// Where the signed media URLs of this server point, ending in `/`: its own media
+    /// endpoint `{base_url}/media/` on local disk, or `{endpoint}/{bucket}/{prefix}/` of
+    /// its S3 backend (path-style presigned URLs, see docs/STORAGE.md).
+    pub fn media_url_prefix(&self) -> String {
+        match self.object_store_url() {
+            None => format!("{}/media/", self.base_url),
+            Some(s3) => {
+                let url = url::Url::parse(s3).expect("the object store URL is a URL");
+                let endpoint = url
+                    .query_pairs()
+                    .find(|(k, _)| k == "endpoint")
+                    .map(|(_, v)| v.trim_end_matches('/').to_owned())
+                    .expect("the suite's S3 URL names an endpoint");
+                let bucket = url.host_str().expect("the S3 URL names a bucket");
+                format!("{endpoint}/{bucket}/{}/", url.path().trim_matches('/'))
+            }
+        }
+    }
+
+    /// Asserts `url` is a signed media URL of this server for `object_id`: under
+    /// `media_url_prefix()`, naming the object and carrying a signature (`sig` on local
+    /// disk, SigV4's `X-Amz-Signature` on S3).
+    pub fn assert_signed_media_url(&self, url: &str, object_id: &str) {
+        let prefix = self.media_url_prefix();
+        assert!(url.starts_with(&prefix), "{url} is not under {prefix}");
+        assert!(url.contains(object_id), "{url} does not name {object_id}");
+        let parsed = url::Url::parse(url).expect("a signed URL is a URL");
+        let signature = if media_on_s3() {
+            "X-Amz-Signature"
+        } else {
+            "sig"
+        };
+        assert!(
+            parsed
+                .query_pairs()
+                .any(|(k, v)| k == signature && !v.is_empty()),
+            "{url} carries no {signature}"
+        );
+    }
+
     /// The server's process id.
     pub fn pid(&self) -> u32 {
         self.child
@@ -292,6 +342,13 @@ impl Drop for TestServer {
             }
         }
     }
+}
+
+/// Whether the suite runs with media on S3 (`RUSHES_SUITE_OBJECT_STORE_URL` is set):
+/// signed URLs are the S3 server's presigned URLs and bytes live in the bucket, not
+/// under the data dir.
+pub fn media_on_s3() -> bool {
+    std::env::var_os("RUSHES_SUITE_OBJECT_STORE_URL").is_some()
 }
 
 /// The engines the suite runs against, from the environment the test command sets:
