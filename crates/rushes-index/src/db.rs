@@ -31,7 +31,9 @@ pub(crate) enum Value {
     Blob(Vec<u8>),
 }
 
-/// A borrowed [`Value`], as a parameter is bound.
+/// A borrowed [`Value`], as a parameter is bound. The arrays bind on PostgreSQL only
+/// (`= ANY(?1)`, `unnest(?1, ?2)`), for statements that take a whole list in one round
+/// trip; SQLite statements loop instead.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(crate) enum ValueRef<'a> {
     Null,
@@ -39,6 +41,28 @@ pub(crate) enum ValueRef<'a> {
     Real(f64),
     Text(&'a str),
     Blob(&'a [u8]),
+    IntArray(&'a [i64]),
+    TextArray(&'a [Option<&'a str>]),
+}
+
+/// A list of integers bound as one PostgreSQL `BIGINT[]` parameter.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct IntArray(pub Vec<i64>);
+
+/// A list of (nullable) texts bound as one PostgreSQL `TEXT[]` parameter.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct TextArray<'a>(pub Vec<Option<&'a str>>);
+
+impl ToParam for IntArray {
+    fn to_value_ref(&self) -> ValueRef<'_> {
+        ValueRef::IntArray(&self.0)
+    }
+}
+
+impl ToParam for TextArray<'_> {
+    fn to_value_ref(&self) -> ValueRef<'_> {
+        ValueRef::TextArray(&self.0)
+    }
 }
 
 impl Value {
@@ -534,6 +558,11 @@ impl rusqlite::ToSql for LiteParam<'_> {
             ValueRef::Real(f) => R::Real(f),
             ValueRef::Text(s) => R::Text(s.as_bytes()),
             ValueRef::Blob(b) => R::Blob(b),
+            ValueRef::IntArray(_) | ValueRef::TextArray(_) => {
+                return Err(rusqlite::Error::ToSqlConversionFailure(
+                    "array parameters are for PostgreSQL statements only".into(),
+                ))
+            }
         }))
     }
 }
@@ -585,6 +614,14 @@ impl ToSql for PgParam<'_> {
             ValueRef::Blob(b) => match *ty {
                 Type::BYTEA => b.to_sql(ty, out),
                 _ => Err(format!("cannot bind a blob to a {ty} parameter").into()),
+            },
+            ValueRef::IntArray(a) => match *ty {
+                Type::INT8_ARRAY => a.to_sql(ty, out),
+                _ => Err(format!("cannot bind an integer list to a {ty} parameter").into()),
+            },
+            ValueRef::TextArray(a) => match *ty {
+                Type::TEXT_ARRAY | Type::VARCHAR_ARRAY => a.to_sql(ty, out),
+                _ => Err(format!("cannot bind a text list to a {ty} parameter").into()),
             },
         }
     }

@@ -159,6 +159,11 @@ fn owned(v: ValueRef<'_>) -> Value {
         ValueRef::Real(f) => Value::Real(f),
         ValueRef::Text(s) => Value::Text(s.to_owned()),
         ValueRef::Blob(b) => Value::Blob(b.to_vec()),
+        // Listings bind scalars only (their lists are `IN (?, ?, ...)`, on both engines).
+        ValueRef::IntArray(_) | ValueRef::TextArray(_) => {
+            debug_assert!(false, "a listing bound an array");
+            Value::Null
+        }
     }
 }
 

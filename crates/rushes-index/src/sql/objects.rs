@@ -1,7 +1,7 @@
 //! Media objects: allocation, reference counts (as [`Tx`] methods used by registrations),
 //! instances, the flows that reference an object, and the queries of garbage collection.
 
-use crate::db::{p, Conn, Row};
+use crate::db::{p, Conn, IntArray, Row, TextArray};
 use crate::error::conflict_on_unique;
 use crate::sql::classes::json_list;
 use crate::sql::Tx;
@@ -126,7 +126,16 @@ fn owned_ids<S: AsRef<str>>(ids: &[S]) -> Vec<String> {
 }
 
 /// The objects among `ids` that are recorded, one primary-key lookup each.
+/// [`OBJECT_SQL`] for a whole list of ids at once (PostgreSQL: one round trip).
+const OBJECTS_ANY_SQL: &str = "SELECT id, allocated_for_flow, first_referenced_by_flow, \
+     object_timerange, content_type, ref_count, collect_after_ms, created_ms, doc \
+     FROM objects WHERE id = ANY(CAST(?1 AS TEXT[])) ORDER BY id";
+
 fn objects_by_id<S: AsRef<str>>(conn: Conn<'_>, ids: &[S]) -> Result<Vec<ObjectRow>> {
+    if conn.is_pg() && ids.len() > 1 {
+        let list = TextArray(ids.iter().map(|i| Some(i.as_ref())).collect());
+        return conn.query(OBJECTS_ANY_SQL, p![list], object_row);
+    }
     let mut out = Vec::with_capacity(ids.len());
     for id in ids {
         if let Some(row) = conn.query_opt(OBJECT_SQL, p![id.as_ref()], object_row)? {
@@ -178,7 +187,21 @@ pub(crate) fn instances_of<S: AsRef<str>>(
          SELECT i.pk, i.object_id, i.storage_id, i.url, i.label, i.controlled, i.doc, o.content_type \
          FROM object_instances i JOIN objects o ON o.id = i.object_id \
          WHERE i.object_id = ?1 AND i.storage_id IS NULL";
+    // PostgreSQL: the instances of every id in one round trip.
+    const ANY_SQL: &str =
+        "SELECT i.pk, i.object_id, i.storage_id, i.url, i.label, i.controlled, i.doc, o.content_type \
+         FROM object_instances i JOIN objects o ON o.id = i.object_id \
+         WHERE i.object_id = ANY(CAST(?1 AS TEXT[]))";
     let mut out: Vec<(bool, i64, (InstanceRow, Option<String>))> = Vec::with_capacity(ids.len());
+    if conn.is_pg() && ids.len() > 1 {
+        let list = TextArray(ids.iter().map(|i| Some(i.as_ref())).collect());
+        out = conn.query(ANY_SQL, p![list], |r| {
+            let inst = instance_row_at(r, 1)?;
+            Ok((inst.controlled, r.get(0)?, (inst, r.get(7)?)))
+        })?;
+        out.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+        return Ok(out.into_iter().map(|(_, _, row)| row).collect());
+    }
     for id in ids {
         out.extend(conn.query(SQL, p![id.as_ref()], |r| {
             let inst = instance_row_at(r, 1)?;
@@ -462,6 +485,30 @@ impl Tx<'_> {
     /// per object: they stop being collectable, and an object's first registration fixes
     /// its first flow, timerange and doc.
     pub fn add_object_refs(&self, refs: &[ObjectRefs]) -> Result<()> {
+        if self.db.is_pg() && refs.len() > 1 {
+            // One statement for the whole list (ids are distinct: aggregated per object).
+            let ids = TextArray(refs.iter().map(|r| Some(r.id.as_str())).collect());
+            let added = IntArray(refs.iter().map(|r| r.added).collect());
+            let flows = TextArray(
+                refs.iter()
+                    .map(|r| r.first_referenced_by_flow.as_deref())
+                    .collect(),
+            );
+            let ranges = TextArray(refs.iter().map(|r| r.object_timerange.as_deref()).collect());
+            let docs = TextArray(refs.iter().map(|r| r.doc.as_deref()).collect());
+            self.db.execute(
+                "UPDATE objects o SET ref_count = o.ref_count + r.added, collect_after_ms = NULL, \
+                     first_referenced_by_flow = coalesce(o.first_referenced_by_flow, r.flow), \
+                     object_timerange = coalesce(o.object_timerange, r.timerange), \
+                     doc = coalesce(r.doc, o.doc) \
+                 FROM unnest(CAST(?1 AS TEXT[]), CAST(?2 AS BIGINT[]), CAST(?3 AS TEXT[]), \
+                             CAST(?4 AS TEXT[]), CAST(?5 AS TEXT[])) \
+                      AS r(id, added, flow, timerange, doc) \
+                 WHERE o.id = r.id",
+                p![ids, added, flows, ranges, docs],
+            )?;
+            return Ok(());
+        }
         for r in refs {
             self.db.execute(
                 "UPDATE objects SET ref_count = ref_count + ?2, collect_after_ms = NULL, \

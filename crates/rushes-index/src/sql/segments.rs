@@ -7,7 +7,7 @@
 
 use std::collections::HashMap;
 
-use crate::db::{p, Conn, Row, ToParam};
+use crate::db::{p, Conn, IntArray, Row, TextArray, ToParam};
 use crate::sql::classes::{classes_of, FLOW};
 use crate::sql::objects::instances_of;
 use crate::sql::Tx;
@@ -391,6 +391,39 @@ impl Tx<'_> {
         flow_pk: i64,
         rows: impl IntoIterator<Item = (i64, i64, &'a str, Option<&'a str>, &'a str)>,
     ) -> Result<()> {
+        if self.db.is_pg() {
+            // One statement for the whole list.
+            let (mut starts, mut ends) = (IntArray::default(), IntArray::default());
+            let (mut objects, mut inits, mut docs) = (
+                TextArray::default(),
+                TextArray::default(),
+                TextArray::default(),
+            );
+            for (start_ns, end_ns, object_id, init_object_id, doc) in rows {
+                starts.0.push(start_ns);
+                ends.0.push(end_ns);
+                objects.0.push(Some(object_id));
+                inits.0.push(init_object_id);
+                docs.0.push(Some(doc));
+            }
+            if starts.0.is_empty() {
+                return Ok(());
+            }
+            self.db
+                .execute(
+                    "INSERT INTO segments (flow_pk, start_ns, end_ns, object_id, init_object_id, doc) \
+                     SELECT CAST(?1 AS BIGINT), s.* FROM unnest(CAST(?2 AS BIGINT[]), \
+                         CAST(?3 AS BIGINT[]), CAST(?4 AS TEXT[]), CAST(?5 AS TEXT[]), \
+                         CAST(?6 AS TEXT[])) AS s",
+                    p![flow_pk, starts, ends, objects, inits, docs],
+                )
+                .map_err(|e| {
+                    crate::error::conflict_on_unique(e, || {
+                        "a segment already starts at that timestamp".to_owned()
+                    })
+                })?;
+            return Ok(());
+        }
         for (start_ns, end_ns, object_id, init_object_id, doc) in rows {
             self.db
                 .execute(
@@ -468,6 +501,20 @@ impl Tx<'_> {
                  collect_after_ms = CASE WHEN ref_count - ?2 <= 0 THEN ?3 ELSE collect_after_ms END \
              WHERE id = ?1",
         );
+        if self.db.is_pg() && refs.len() > 1 {
+            // One statement for the whole list.
+            let ids = TextArray(refs.keys().map(|k| Some(k.as_str())).collect());
+            let counts = IntArray(refs.values().copied().collect());
+            self.db.execute(
+                "UPDATE objects o SET ref_count = GREATEST(o.ref_count - r.n, 0), \
+                     collect_after_ms = CASE WHEN o.ref_count - r.n <= 0 THEN ?3 \
+                                        ELSE o.collect_after_ms END \
+                 FROM unnest(CAST(?1 AS TEXT[]), CAST(?2 AS BIGINT[])) AS r(id, n) \
+                 WHERE o.id = r.id",
+                p![ids, counts, collect_after_ms],
+            )?;
+            return Ok(());
+        }
         for (id, n) in refs {
             self.db.execute(sql, p![id, n, collect_after_ms])?;
         }
