@@ -568,6 +568,8 @@ async fn events_committed_before_a_kill_are_delivered_after_restart() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     assert!(rx.accepted().is_empty());
+    let shown = server.get_json(&format!("/service/webhooks/{hook}")).await;
+    assert_eq!(shown["status"], "created", "nothing delivered yet: {shown}");
     server.crash_and_restart().await;
     rx.set_failing(false);
     let got = rx.wait("6 distinct events", |g| unique(g).len() >= 6).await;
@@ -583,8 +585,21 @@ async fn events_committed_before_a_kill_are_delivered_after_restart() {
             "flows/segments_added"
         ]
     );
-    let shown = server.get_json(&format!("/service/webhooks/{hook}")).await;
-    assert_eq!(shown["status"], "started");
+    // The worker commits `created -> started` after the receiver answered, so the
+    // status can trail the last event the receiver saw.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let shown = server.get_json(&format!("/service/webhooks/{hook}")).await;
+        if shown["status"] == "started" {
+            break;
+        }
+        assert_eq!(shown["status"], "created", "{shown}");
+        assert!(
+            Instant::now() < deadline,
+            "webhook never went to started after delivery: {shown}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
 
 #[tokio::test]
