@@ -1,14 +1,23 @@
-//! The metadata index of a Rushes store.
+//! The metadata index of a Rushes store, on SQLite or PostgreSQL.
 //!
-//! [`Index`] owns the database: on the embedded default a SQLite file in WAL mode, with
-//! one writer thread and a pool of read connections (`sqlite/engine.rs`). Writes are
-//! closures over a [`Tx`] given to [`Index::write`]; the writer runs every closure waiting
-//! in its queue in one transaction, each in its own savepoint, and commits once (group
-//! commit), so concurrent requests share the cost of a commit and SQLite never answers
-//! `SQLITE_BUSY`. Each role of the store has its own module of statements in
-//! `sqlite/<role>.rs`: reads as `impl Index` methods, writes as `impl Tx` methods. The
-//! schema lives in `migrations/sqlite/`, applied at open (`PRAGMA user_version` counts
-//! the migrations applied).
+//! [`Index`] owns the database, opened with [`Index::open_sqlite`] (the embedded default:
+//! a SQLite file in WAL mode, `sql/engine.rs`) or [`Index::open_postgres`] (a PostgreSQL
+//! database shared by several nodes, `sql/postgres.rs`). Either way a node has one writer
+//! thread and a pool of read connections. Writes are closures over a [`Tx`] given to
+//! [`Index::write`]; the writer runs every closure waiting in its queue in one
+//! transaction, each in its own savepoint, and commits once (group commit), so concurrent
+//! requests share the cost of a commit. On SQLite the writer is the one writer, so SQLite
+//! never answers `SQLITE_BUSY`; on PostgreSQL every write transaction takes one advisory
+//! lock ([`WRITE_LOCK`]), so the writes of all nodes are serialized, and a watcher polls
+//! the outbox every [`EVENT_POLL`] so that events written by other nodes wake this node's
+//! event readers ([`Index::committed_events`]: webhook delivery, event streams).
+//!
+//! Statements are written once, through the engine-neutral interface of `db.rs`, and
+//! grouped per role of the store in `sql/<role>.rs`: reads as `impl Index` methods, writes
+//! as `impl Tx` methods. The schema lives in `migrations/sqlite/` and
+//! `migrations/postgres/`, applied at open (counted by `PRAGMA user_version` on SQLite,
+//! by the `rushes_schema` table on PostgreSQL, where nodes starting together apply them
+//! once under an advisory lock).
 //!
 //! This crate holds SQL and nothing else: no business rules. Time is stored as integer
 //! nanoseconds (normalised half-open `[start, end)`), never as SQL timestamps.

@@ -80,7 +80,7 @@ impl std::fmt::Debug for Tx<'_> {
 pub(crate) type Job = Box<dyn FnOnce(&Tx<'_>) -> (bool, Completion) + Send>;
 pub(crate) type Completion = Box<dyn FnOnce(Result<()>) + Send>;
 
-/// The metadata index on SQLite.
+/// The metadata index, on SQLite or PostgreSQL.
 #[derive(Clone)]
 pub struct Index {
     pub(crate) inner: Arc<Inner>,

@@ -1,4 +1,4 @@
-//! The SQLite engine: connection set-up and one module of queries per role.
+//! The SQLite and PostgreSQL engines, and one module of queries per role for both.
 
 pub(crate) mod classes;
 pub(crate) mod deletion;
