@@ -187,11 +187,16 @@ pub(crate) fn instances_of<S: AsRef<str>>(
          SELECT i.pk, i.object_id, i.storage_id, i.url, i.label, i.controlled, i.doc, o.content_type \
          FROM object_instances i JOIN objects o ON o.id = i.object_id \
          WHERE i.object_id = ?1 AND i.storage_id IS NULL";
-    // PostgreSQL: the instances of every id in one round trip.
+    // PostgreSQL: the instances of every id in one round trip (each half of the union
+    // walks one of the two partial indexes on object_id).
     const ANY_SQL: &str =
         "SELECT i.pk, i.object_id, i.storage_id, i.url, i.label, i.controlled, i.doc, o.content_type \
          FROM object_instances i JOIN objects o ON o.id = i.object_id \
-         WHERE i.object_id = ANY(CAST(?1 AS TEXT[]))";
+         WHERE i.object_id = ANY(CAST(?1 AS TEXT[])) AND i.storage_id IS NOT NULL \
+         UNION ALL \
+         SELECT i.pk, i.object_id, i.storage_id, i.url, i.label, i.controlled, i.doc, o.content_type \
+         FROM object_instances i JOIN objects o ON o.id = i.object_id \
+         WHERE i.object_id = ANY(CAST(?1 AS TEXT[])) AND i.storage_id IS NULL";
     let mut out: Vec<(bool, i64, (InstanceRow, Option<String>))> = Vec::with_capacity(ids.len());
     if conn.is_pg() && ids.len() > 1 {
         let list = TextArray(ids.iter().map(|i| Some(i.as_ref())).collect());

@@ -11,7 +11,8 @@
 //! - **Reads** run on blocking threads over a pool of connections.
 //! - **Events from other nodes.** A watcher thread polls the outbox head every
 //!   [`EVENT_POLL`] and publishes it, so event readers (webhook delivery, SSE) on every
-//!   node wake for events written by any node.
+//!   node wake for events written by any node. The same thread analyzes the hot tables
+//!   when their statistics fall far behind (a fast fill outruns autovacuum).
 //! - **Outages.** A lost connection is replaced on next use. While the server is away,
 //!   writes and reads fail with [`IndexError::Unavailable`]-class errors (503 with a retry
 //!   hint) and nothing acknowledged is lost: a write is answered only after its commit.
@@ -108,7 +109,7 @@ pub fn parse_url(url: &str) -> Result<Config> {
     }
     if config.get_options().is_none() {
         // Keep the server's notices (e.g. "already exists, skipping") out of the log.
-        config.options("-c client_min_messages=warning");
+        config.options("-c client_min_messages=warning -c plan_cache_mode=force_custom_plan");
     }
     config.keepalives(true);
     config.keepalives_idle(Duration::from_secs(30));
@@ -230,16 +231,49 @@ impl Index {
     }
 }
 
+/// How often the watcher looks for tables whose statistics are out of date.
+const ANALYZE_CHECK: Duration = Duration::from_secs(5);
+
+/// Analyzes the hot tables whose statistics lag far behind their contents.
+///
+/// PostgreSQL's autovacuum analyzes a table a minute or more after it changed; a store
+/// that fills at tens of thousands of segments a second meanwhile runs its segment and
+/// object reads on statistics of a much smaller table, and the planner picks scans that
+/// read the whole flow. Changes past 10% of the rows (and 1,000) are analyzed here within
+/// [`ANALYZE_CHECK`].
+fn analyze_if_stale(conn: Conn<'_>) -> Result<()> {
+    let stale: Vec<String> = conn.query(
+        "SELECT relname::text FROM pg_stat_user_tables \
+         WHERE relname IN ('segments', 'objects', 'object_instances', 'events') \
+           AND n_mod_since_analyze > 1000 + n_live_tup / 10",
+        crate::db::p![],
+        |r| r.get(0),
+    )?;
+    for table in stale {
+        // The names come from the fixed list above.
+        conn.batch(&format!("ANALYZE {table}"))?;
+        tracing::debug!(table, "analyzed");
+    }
+    Ok(())
+}
+
 /// Polls the outbox head and publishes it, so that events committed by other nodes wake
-/// this node's event readers.
+/// this node's event readers; keeps the hot tables' statistics fresh.
 fn watch_loop(config: Config, stop: mpsc::Receiver<()>, events: &watch::Sender<i64>) {
     let mut conn: Option<PgConn> = None;
     let mut warned = false;
+    let mut analyzed = std::time::Instant::now();
     while let Err(mpsc::RecvTimeoutError::Timeout) = stop.recv_timeout(EVENT_POLL) {
         if conn.as_ref().is_none_or(PgConn::is_closed) {
             conn = connect(&config).ok();
         }
         let Some(c) = conn.as_ref() else { continue };
+        if analyzed.elapsed() >= ANALYZE_CHECK {
+            analyzed = std::time::Instant::now();
+            if let Err(e) = analyze_if_stale(Conn::Pg(c)) {
+                tracing::warn!(error = %e, "cannot refresh table statistics");
+            }
+        }
         match committed_head(Conn::Pg(c)) {
             Ok(head) => {
                 warned = false;
