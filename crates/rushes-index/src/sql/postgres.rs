@@ -109,7 +109,7 @@ pub fn parse_url(url: &str) -> Result<Config> {
     }
     if config.get_options().is_none() {
         // Keep the server's notices (e.g. "already exists, skipping") out of the log.
-        config.options("-c client_min_messages=warning -c plan_cache_mode=force_custom_plan");
+        config.options("-c client_min_messages=warning");
     }
     config.keepalives(true);
     config.keepalives_idle(Duration::from_secs(30));
