@@ -230,6 +230,49 @@ async fn start_receiver() -> (Arc<Receiver>, String) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_event_stream_on_one_node_carries_events_raised_through_the_other() {
+    use futures::StreamExt;
+    let engines = shared_engines().await;
+    let a = node(&engines, &[]).await;
+    let b = node(&engines, &[]).await;
+    let flow = create_flow(&a).await;
+    let object = upload(&a, &flow, b"segment").await;
+    let resp = expect_status(
+        b.get(&format!("/x-rushes/events?flow_ids={flow}")).await,
+        StatusCode::OK,
+    )
+    .await;
+    let mut stream = resp.bytes_stream();
+    register(&a, &flow, &object, 7).await;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut text = String::new();
+    while !(text.contains("flows/segments_added") && text.contains("[7:0_8:0)")) {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match tokio::time::timeout(left, stream.next()).await {
+            Ok(Some(Ok(chunk))) => text.push_str(&String::from_utf8_lossy(&chunk)),
+            other => panic!(
+                "node B's stream never carried node A's event ({}): {text}",
+                match other {
+                    Err(_) => "timed out".to_owned(),
+                    Ok(None) => "stream ended".to_owned(),
+                    Ok(Some(Err(e))) => e.to_string(),
+                    Ok(Some(Ok(_))) => unreachable!(),
+                }
+            ),
+        }
+    }
+    // The event's data line is the spec's payload.
+    let data = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("data:"))
+        .map(str::trim)
+        .find(|d| d.contains("segments_added"))
+        .expect("a data line");
+    let payload: Value = serde_json::from_str(data).expect("JSON data");
+    assert_eq!(payload["event"]["flow_id"], flow.as_str(), "{payload}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_event_is_delivered_at_least_once_and_never_twice_at_once() {
     let engines = shared_engines().await;
     let a = node(&engines, &[]).await;
