@@ -17,7 +17,7 @@ use std::collections::HashMap;
 use std::error::Error as StdError;
 
 use bytes::{BufMut, BytesMut};
-use postgres::types::{FromSql, IsNull, ToSql, Type};
+use tokio_postgres::types::{FromSql, IsNull, ToSql, Type};
 
 use crate::{IndexError, Result};
 
@@ -265,7 +265,7 @@ impl<T: FromValue> FromValue for Option<T> {
 /// One result row, of either engine.
 pub(crate) enum Row<'r> {
     Lite(&'r rusqlite::Row<'r>),
-    Pg(&'r postgres::Row),
+    Pg(&'r tokio_postgres::Row),
 }
 
 impl Row<'_> {
@@ -289,25 +289,104 @@ impl Row<'_> {
     }
 }
 
-/// A PostgreSQL connection with its prepared statements.
+/// A PostgreSQL connection with its prepared statements and its deferred statements.
+///
+/// The client is tokio-postgres on a runtime of the connection's own (current-thread),
+/// driven only while a call blocks on it; callers are blocking threads, never async tasks.
+///
+/// **Deferred statements.** A write whose outcome the caller does not read
+/// ([`Conn::execute_later`], [`Conn::batch_later`]) is queued and sent with the next
+/// statement that needs an answer, in one pipeline: the server runs them in order, and
+/// their round trips are shared. An error of a deferred statement is the error of the
+/// call that sent it (the transaction is aborted from there on, as it would have been).
 pub struct PgConn {
     /// Always `Some` until the connection is dropped (see `Drop`).
-    client: RefCell<Option<postgres::Client>>,
-    statements: RefCell<HashMap<String, postgres::Statement>>,
+    inner: RefCell<Option<PgInner>>,
+    statements: RefCell<HashMap<String, Statement>>,
+    pending: RefCell<Vec<Deferred>>,
+}
+
+struct PgInner {
+    runtime: tokio::runtime::Runtime,
+    client: tokio_postgres::Client,
+}
+
+/// A statement queued to be sent with the next one.
+enum Deferred {
+    Execute(Statement, Vec<OwnedParam>),
+    Batch(String),
+}
+
+/// A parameter value kept until a deferred statement is sent.
+enum OwnedParam {
+    Scalar(Value),
+    IntArray(Vec<i64>),
+    TextArray(Vec<Option<String>>),
+}
+
+impl OwnedParam {
+    fn of(v: ValueRef<'_>) -> OwnedParam {
+        match v {
+            ValueRef::Null => OwnedParam::Scalar(Value::Null),
+            ValueRef::Int(i) => OwnedParam::Scalar(Value::Int(i)),
+            ValueRef::Real(f) => OwnedParam::Scalar(Value::Real(f)),
+            ValueRef::Text(t) => OwnedParam::Scalar(Value::Text(t.to_owned())),
+            ValueRef::Blob(b) => OwnedParam::Scalar(Value::Blob(b.to_vec())),
+            ValueRef::IntArray(a) => OwnedParam::IntArray(a.to_vec()),
+            ValueRef::TextArray(a) => {
+                OwnedParam::TextArray(a.iter().map(|t| t.map(str::to_owned)).collect())
+            }
+        }
+    }
+}
+
+type Statement = tokio_postgres::Statement;
+
+/// One request to the server.
+enum Op<'a> {
+    Prepare(&'a str),
+    Query(&'a Statement, &'a [&'a (dyn ToSql + Sync)]),
+    Execute(&'a Statement, &'a [&'a (dyn ToSql + Sync)]),
+    Batch(&'a str),
+}
+
+/// What a request answered.
+enum OpOut {
+    Statement(Statement),
+    Rows(Vec<tokio_postgres::Row>),
+    Count(u64),
+    Done,
+}
+
+impl<'a> Op<'a> {
+    async fn run(
+        self,
+        client: &'a tokio_postgres::Client,
+    ) -> std::result::Result<OpOut, tokio_postgres::Error> {
+        Ok(match self {
+            Op::Prepare(sql) => OpOut::Statement(client.prepare(sql).await?),
+            Op::Query(st, params) => OpOut::Rows(client.query(st, params).await?),
+            Op::Execute(st, params) => OpOut::Count(client.execute(st, params).await?),
+            Op::Batch(sql) => {
+                client.batch_execute(sql).await?;
+                OpOut::Done
+            }
+        })
+    }
 }
 
 impl Drop for PgConn {
-    /// A client closes its connection by blocking on its own runtime, which panics inside
+    /// Dropping a runtime (and closing the connection on it) blocks, which panics inside
     /// an async task; a connection dropped there (e.g. with the index) closes on a thread
     /// of its own.
     fn drop(&mut self) {
-        if let Some(client) = self.client.get_mut().take() {
+        if let Some(inner) = self.inner.get_mut().take() {
             if tokio::runtime::Handle::try_current().is_ok() {
                 let _ = std::thread::Builder::new()
                     .name("rushes-pg-close".into())
-                    .spawn(move || drop(client));
+                    .spawn(move || drop(inner));
             } else {
-                drop(client);
+                drop(inner);
             }
         }
     }
@@ -320,37 +399,106 @@ impl std::fmt::Debug for PgConn {
 }
 
 impl PgConn {
-    pub(crate) fn new(client: postgres::Client) -> PgConn {
-        PgConn {
-            client: RefCell::new(Some(client)),
+    /// Connects with `config` (no TLS).
+    pub(crate) fn connect(config: &tokio_postgres::Config) -> Result<PgConn> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| IndexError::Unavailable(format!("cannot start a runtime: {e}")))?;
+        let (client, connection) = runtime.block_on(config.connect(tokio_postgres::NoTls))?;
+        runtime.spawn(async move {
+            if let Err(e) = connection.await {
+                tracing::debug!(error = %e, "PostgreSQL connection ended");
+            }
+        });
+        Ok(PgConn {
+            inner: RefCell::new(Some(PgInner { runtime, client })),
             statements: RefCell::new(HashMap::new()),
-        }
+            pending: RefCell::new(Vec::new()),
+        })
     }
 
     /// True once the connection to the server is lost; the connection must be replaced.
     pub(crate) fn is_closed(&self) -> bool {
-        self.client
+        self.inner
             .borrow()
             .as_ref()
-            .is_none_or(postgres::Client::is_closed)
+            .is_none_or(|i| i.client.is_closed())
     }
 
-    /// Runs `f` on the client.
-    fn with<T>(
-        &self,
-        f: impl FnOnce(&mut postgres::Client) -> std::result::Result<T, postgres::Error>,
-    ) -> Result<T> {
-        let mut client = self.client.borrow_mut();
-        let client = client.as_mut().ok_or(IndexError::Closed)?;
-        Ok(f(client)?)
+    /// Runs `op` on the client together with every deferred statement (sent first, in
+    /// one pipeline). The first error wins: a deferred statement's, else `op`'s.
+    fn send(&self, op: Op<'_>) -> Result<OpOut> {
+        let inner = self.inner.borrow();
+        let inner = inner.as_ref().ok_or(IndexError::Closed)?;
+        let client = &inner.client;
+        let pending = std::mem::take(&mut *self.pending.borrow_mut());
+        if pending.is_empty() {
+            return Ok(inner.runtime.block_on(op.run(client))?);
+        }
+        // The borrowed forms of the deferred statements' parameters.
+        let texts: Vec<Vec<Vec<Option<&str>>>> = pending
+            .iter()
+            .map(|d| match d {
+                Deferred::Execute(_, ps) => ps
+                    .iter()
+                    .map(|p| match p {
+                        OwnedParam::TextArray(a) => a.iter().map(Option::as_deref).collect(),
+                        _ => Vec::new(),
+                    })
+                    .collect(),
+                Deferred::Batch(_) => Vec::new(),
+            })
+            .collect();
+        let wrapped: Vec<Vec<PgParam<'_>>> = pending
+            .iter()
+            .zip(&texts)
+            .map(|(d, t)| match d {
+                Deferred::Execute(_, ps) => ps
+                    .iter()
+                    .zip(t)
+                    .map(|(p, t)| {
+                        PgParam(match p {
+                            OwnedParam::Scalar(v) => v.as_ref(),
+                            OwnedParam::IntArray(a) => ValueRef::IntArray(a),
+                            OwnedParam::TextArray(_) => ValueRef::TextArray(t),
+                        })
+                    })
+                    .collect(),
+                Deferred::Batch(_) => Vec::new(),
+            })
+            .collect();
+        let refs: Vec<Vec<&(dyn ToSql + Sync)>> = wrapped
+            .iter()
+            .map(|w| w.iter().map(|p| p as &(dyn ToSql + Sync)).collect())
+            .collect();
+        let deferred = pending.iter().zip(&refs).map(|(d, r)| match d {
+            Deferred::Execute(st, _) => Op::Execute(st, r).run(client),
+            Deferred::Batch(sql) => Op::Batch(sql).run(client),
+        });
+        let (earlier, now) = inner.runtime.block_on(futures::future::join(
+            futures::future::join_all(deferred),
+            op.run(client),
+        ));
+        for r in earlier {
+            r.map_err(|e| {
+                crate::error::conflict_on_unique(e, || {
+                    "a write conflicts with what is stored".to_owned()
+                })
+            })?;
+        }
+        Ok(now?)
     }
 
     /// The prepared form of `sql` (SQLite form), prepared on first use when `cache`.
-    fn statement(&self, sql: &str, cache: bool) -> Result<postgres::Statement> {
+    fn statement(&self, sql: &str, cache: bool) -> Result<Statement> {
         if let Some(st) = self.statements.borrow().get(sql) {
             return Ok(st.clone());
         }
-        let st = self.with(|c| c.prepare(&to_pg(sql)))?;
+        let text = to_pg(sql);
+        let OpOut::Statement(st) = self.send(Op::Prepare(&text))? else {
+            return Err(IndexError::Corrupt("prepare answered no statement".into()));
+        };
         if cache {
             self.statements
                 .borrow_mut()
@@ -359,12 +507,20 @@ impl PgConn {
         Ok(st)
     }
 
-    fn run(&self, sql: &str, params: &[&dyn ToParam], cache: bool) -> Result<Vec<postgres::Row>> {
+    fn run(
+        &self,
+        sql: &str,
+        params: &[&dyn ToParam],
+        cache: bool,
+    ) -> Result<Vec<tokio_postgres::Row>> {
         let st = self.statement(sql, cache)?;
         let wrapped: Vec<PgParam<'_>> = params.iter().map(|p| PgParam(p.to_value_ref())).collect();
         let refs: Vec<&(dyn ToSql + Sync)> =
             wrapped.iter().map(|p| p as &(dyn ToSql + Sync)).collect();
-        self.with(|c| c.query(&st, &refs))
+        match self.send(Op::Query(&st, &refs))? {
+            OpOut::Rows(rows) => Ok(rows),
+            _ => Err(IndexError::Corrupt("a query answered no rows".into())),
+        }
     }
 
     fn execute(&self, sql: &str, params: &[&dyn ToParam], cache: bool) -> Result<usize> {
@@ -372,12 +528,32 @@ impl PgConn {
         let wrapped: Vec<PgParam<'_>> = params.iter().map(|p| PgParam(p.to_value_ref())).collect();
         let refs: Vec<&(dyn ToSql + Sync)> =
             wrapped.iter().map(|p| p as &(dyn ToSql + Sync)).collect();
-        let n = self.with(|c| c.execute(&st, &refs))?;
-        Ok(usize::try_from(n).unwrap_or(usize::MAX))
+        match self.send(Op::Execute(&st, &refs))? {
+            OpOut::Count(n) => Ok(usize::try_from(n).unwrap_or(usize::MAX)),
+            _ => Err(IndexError::Corrupt("a statement answered no count".into())),
+        }
+    }
+
+    /// Queues a statement to be sent with the next one (see the type's documentation).
+    fn execute_later(&self, sql: &str, params: &[&dyn ToParam]) -> Result<()> {
+        let st = self.statement(sql, true)?;
+        let owned = params
+            .iter()
+            .map(|p| OwnedParam::of(p.to_value_ref()))
+            .collect();
+        self.pending.borrow_mut().push(Deferred::Execute(st, owned));
+        Ok(())
     }
 
     pub(crate) fn batch(&self, sql: &str) -> Result<()> {
-        self.with(|c| c.batch_execute(sql))
+        self.send(Op::Batch(sql)).map(|_| ())
+    }
+
+    /// Queues statements without parameters to be sent with the next statement.
+    fn batch_later(&self, sql: &str) {
+        self.pending
+            .borrow_mut()
+            .push(Deferred::Batch(sql.to_owned()));
     }
 }
 
@@ -524,6 +700,35 @@ impl<'a> Conn<'a> {
             .ok_or_else(|| IndexError::Corrupt("a query that returns a row returned none".into()))
     }
 
+    /// Runs a statement whose outcome the caller does not read. On PostgreSQL it is sent
+    /// with the next statement that needs an answer (one round trip for both); its error,
+    /// if any, is that statement's error. On SQLite it runs at once.
+    pub(crate) fn execute_later(&self, sql: &str, params: &[&dyn ToParam]) -> Result<()> {
+        match self {
+            Conn::Lite(_) => self.execute(sql, params).map(|_| ()),
+            Conn::Pg(c) => c.execute_later(sql, params),
+        }
+    }
+
+    /// Drops the statements queued by [`Conn::execute_later`] and [`Conn::batch_later`]
+    /// and not sent yet: for a write that is being rolled back anyway.
+    pub(crate) fn discard_later(&self) {
+        if let Conn::Pg(c) = self {
+            c.pending.borrow_mut().clear();
+        }
+    }
+
+    /// As [`Conn::execute_later`], for statements without parameters (savepoints).
+    pub(crate) fn batch_later(&self, sql: &str) -> Result<()> {
+        match self {
+            Conn::Lite(c) => Ok(c.execute_batch(sql)?),
+            Conn::Pg(c) => {
+                c.batch_later(sql);
+                Ok(())
+            }
+        }
+    }
+
     /// Runs statements without parameters (set-up, migrations).
     pub(crate) fn batch(&self, sql: &str) -> Result<()> {
         match self {
@@ -630,7 +835,7 @@ impl ToSql for PgParam<'_> {
         true
     }
 
-    postgres::types::to_sql_checked!();
+    tokio_postgres::types::to_sql_checked!();
 }
 
 /// A column read on PostgreSQL, as one of SQLite's kinds.

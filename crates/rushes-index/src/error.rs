@@ -25,7 +25,7 @@ pub enum IndexError {
     Database(#[from] rusqlite::Error),
     /// PostgreSQL answered with an error, or the connection to it failed.
     #[error("database error: {0}")]
-    Postgres(#[from] postgres::Error),
+    Postgres(#[from] tokio_postgres::Error),
     /// A JSON document stored in a row could not be read or written.
     #[error("stored JSON: {0}")]
     Json(#[from] serde_json::Error),
@@ -54,7 +54,7 @@ impl IndexError {
 
 /// True when a PostgreSQL error says the server is gone, starting, stopping, overloaded
 /// or made this transaction give way (deadlock, serialization): worth a retry.
-fn pg_unavailable(e: &postgres::Error) -> bool {
+fn pg_unavailable(e: &tokio_postgres::Error) -> bool {
     if e.is_closed() {
         return true;
     }
@@ -85,7 +85,9 @@ pub(crate) fn conflict_on_unique(
             f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE
                 || f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY
         }
-        IndexError::Postgres(p) => p.code() == Some(&postgres::error::SqlState::UNIQUE_VIOLATION),
+        IndexError::Postgres(p) => {
+            p.code() == Some(&tokio_postgres::error::SqlState::UNIQUE_VIOLATION)
+        }
         _ => false,
     };
     if unique {

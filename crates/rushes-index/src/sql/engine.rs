@@ -378,10 +378,12 @@ pub(crate) fn run_jobs(
                 false
             }
         };
+        // A release goes with the next statement (on PostgreSQL, one round trip for both).
         let closed = if ok {
-            db.batch("RELEASE job")
+            db.batch_later("RELEASE job")
         } else {
             tx.last_event.set(events_before);
+            db.discard_later();
             db.batch("ROLLBACK TO job; RELEASE job")
         };
         if let Err(e) = closed {

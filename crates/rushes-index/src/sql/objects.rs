@@ -501,7 +501,7 @@ impl Tx<'_> {
             );
             let ranges = TextArray(refs.iter().map(|r| r.object_timerange.as_deref()).collect());
             let docs = TextArray(refs.iter().map(|r| r.doc.as_deref()).collect());
-            self.db.execute(
+            self.db.execute_later(
                 "UPDATE objects o SET ref_count = o.ref_count + r.added, collect_after_ms = NULL, \
                      first_referenced_by_flow = coalesce(o.first_referenced_by_flow, r.flow), \
                      object_timerange = coalesce(o.object_timerange, r.timerange), \
@@ -515,7 +515,7 @@ impl Tx<'_> {
             return Ok(());
         }
         for r in refs {
-            self.db.execute(
+            self.db.execute_later(
                 "UPDATE objects SET ref_count = ref_count + ?2, collect_after_ms = NULL, \
                      first_referenced_by_flow = coalesce(first_referenced_by_flow, ?3), \
                      object_timerange = coalesce(object_timerange, ?4), \

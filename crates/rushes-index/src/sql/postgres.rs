@@ -26,8 +26,8 @@ use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use postgres::{Config, NoTls};
 use tokio::sync::{watch, Semaphore};
+use tokio_postgres::Config;
 
 use crate::db::{Conn, PgConn};
 use crate::sql::engine::{
@@ -129,8 +129,7 @@ pub fn redact(url: &str) -> String {
 }
 
 fn connect(config: &Config) -> Result<PgConn> {
-    let client = config.connect(NoTls)?;
-    Ok(PgConn::new(client))
+    PgConn::connect(config)
 }
 
 /// The seq of the last committed event in the outbox (0 when empty): what the watcher
@@ -331,6 +330,7 @@ fn writer_loop(
         }
         let Some(c) = conn.as_ref() else { continue };
         let db = Conn::Pg(c);
+        db.discard_later();
         if let Err(e) = db.batch(&format!(
             "BEGIN; SELECT pg_advisory_xact_lock({WRITE_LOCK})"
         )) {
@@ -355,6 +355,7 @@ fn writer_loop(
         };
         if let Err(e) = &outcome {
             tracing::error!(error = %e, "index write transaction rolled back");
+            db.discard_later();
             let _ = db.batch("ROLLBACK");
         } else if tx.last_event.get() > 0 {
             publish(events, tx.last_event.get());

@@ -409,20 +409,15 @@ impl Tx<'_> {
             if starts.0.is_empty() {
                 return Ok(());
             }
-            self.db
-                .execute(
-                    "INSERT INTO segments (flow_pk, start_ns, end_ns, object_id, init_object_id, doc) \
-                     SELECT CAST(?1 AS BIGINT), s.* FROM unnest(CAST(?2 AS BIGINT[]), \
-                         CAST(?3 AS BIGINT[]), CAST(?4 AS TEXT[]), CAST(?5 AS TEXT[]), \
-                         CAST(?6 AS TEXT[])) AS s",
-                    p![flow_pk, starts, ends, objects, inits, docs],
-                )
-                .map_err(|e| {
-                    crate::error::conflict_on_unique(e, || {
-                        "a segment already starts at that timestamp".to_owned()
-                    })
-                })?;
-            return Ok(());
+            // Sent with the next statement (callers checked overlaps under the write lock,
+            // so it cannot meet a segment starting at the same time).
+            return self.db.execute_later(
+                "INSERT INTO segments (flow_pk, start_ns, end_ns, object_id, init_object_id, doc) \
+                 SELECT CAST(?1 AS BIGINT), s.* FROM unnest(CAST(?2 AS BIGINT[]), \
+                     CAST(?3 AS BIGINT[]), CAST(?4 AS TEXT[]), CAST(?5 AS TEXT[]), \
+                     CAST(?6 AS TEXT[])) AS s",
+                p![flow_pk, starts, ends, objects, inits, docs],
+            );
         }
         for (start_ns, end_ns, object_id, init_object_id, doc) in rows {
             self.db
@@ -524,7 +519,7 @@ impl Tx<'_> {
     /// Records a change of the flow's segments: `segments_updated`, and `max_segment_ns`
     /// raised to at least `longest_ns`.
     pub fn touch_flow(&self, flow_pk: i64, longest_ns: i64, segments_updated: &str) -> Result<()> {
-        self.db.execute(
+        self.db.execute_later(
             self.db.pick(
                 "UPDATE flows SET max_segment_ns = max(max_segment_ns, ?1), segments_updated = ?2 \
                  WHERE pk = ?3",
