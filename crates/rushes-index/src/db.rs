@@ -710,9 +710,19 @@ impl<'a> Conn<'a> {
         }
     }
 
-    /// Drops the statements queued by [`Conn::execute_later`] and [`Conn::batch_later`]
-    /// and not sent yet: for a write that is being rolled back anyway.
+    /// Drops the statements queued by [`Conn::execute_later`] and not sent yet, for a
+    /// write that is being rolled back anyway; queued savepoint statements
+    /// ([`Conn::batch_later`]) stay, since the rollback names them.
     pub(crate) fn discard_later(&self) {
+        if let Conn::Pg(c) = self {
+            c.pending
+                .borrow_mut()
+                .retain(|d| matches!(d, Deferred::Batch(_)));
+        }
+    }
+
+    /// Drops everything queued and not sent (a new transaction starts from nothing).
+    pub(crate) fn discard_all_later(&self) {
         if let Conn::Pg(c) = self {
             c.pending.borrow_mut().clear();
         }

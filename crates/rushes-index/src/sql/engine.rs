@@ -363,7 +363,8 @@ pub(crate) fn run_jobs(
 ) -> bool {
     let mut healthy = true;
     for job in batch {
-        if !healthy || db.batch("SAVEPOINT job").is_err() {
+        // On PostgreSQL the savepoint goes with the job's first statement.
+        if !healthy || db.batch_later("SAVEPOINT job").is_err() {
             healthy = false;
             continue;
         }

@@ -330,7 +330,7 @@ fn writer_loop(
         }
         let Some(c) = conn.as_ref() else { continue };
         let db = Conn::Pg(c);
-        db.discard_later();
+        db.discard_all_later();
         if let Err(e) = db.batch(&format!(
             "BEGIN; SELECT pg_advisory_xact_lock({WRITE_LOCK})"
         )) {
@@ -355,7 +355,7 @@ fn writer_loop(
         };
         if let Err(e) = &outcome {
             tracing::error!(error = %e, "index write transaction rolled back");
-            db.discard_later();
+            db.discard_all_later();
             let _ = db.batch("ROLLBACK");
         } else if tx.last_event.get() > 0 {
             publish(events, tx.last_event.get());
