@@ -12,6 +12,23 @@ use rushes_objects::MediaBackends;
 
 use crate::config::{self, Database, Settings};
 
+/// Opens the metadata index the settings name.
+pub async fn open_index(database: &Database) -> anyhow::Result<Index> {
+    Ok(match database {
+        Database::Sqlite(path) => Index::open_sqlite(path)
+            .await
+            .with_context(|| format!("cannot open the index {}", path.display()))?,
+        Database::Postgres { url, max_readers } => Index::open_postgres(
+            url,
+            PgSettings {
+                max_readers: *max_readers,
+            },
+        )
+        .await
+        .with_context(|| format!("cannot open the index at {}", config::redact_url(url)))?,
+    })
+}
+
 pub async fn serve(args: Settings) -> anyhow::Result<()> {
     // Refuse an open store on a reachable address before touching anything.
     let auth_configured = args.auth.is_configured();
@@ -42,19 +59,7 @@ pub async fn serve(args: Settings) -> anyhow::Result<()> {
         }
     };
 
-    let index = match &args.database {
-        Database::Sqlite(path) => Index::open_sqlite(path)
-            .await
-            .with_context(|| format!("cannot open the index {}", path.display()))?,
-        Database::Postgres { url, max_readers } => Index::open_postgres(
-            url,
-            PgSettings {
-                max_readers: *max_readers,
-            },
-        )
-        .await
-        .with_context(|| format!("cannot open the index at {}", config::redact_url(url)))?,
-    };
+    let index = open_index(&args.database).await?;
     let media = MediaBackends::open(args.storage, args.default_storage, public_url.clone())
         .await
         .context("cannot open the storage backends")?;

@@ -5,12 +5,11 @@ use std::time::Duration;
 use anyhow::{bail, Context};
 use rushes_core::ops::objects::CopyOutcome;
 use rushes_core::{Store, StoreSettings};
-use rushes_index::{Index, PgSettings};
 use rushes_model::{FlowId, ObjectId};
 use rushes_objects::{MediaBackends, MediaStore};
 
 use crate::cli::CopyArgs;
-use crate::config::{self, Database, Settings};
+use crate::config::Settings;
 
 /// Opens the store of `args.store` (index and backends, no server, no workers) and copies
 /// the objects asked for to `--to`, one at a time, streaming. Prints one line per object
@@ -22,19 +21,7 @@ pub async fn copy(args: CopyArgs) -> anyhow::Result<()> {
         None => url::Url::parse(&format!("http://{}", settings.listen))
             .context("cannot form the public URL")?,
     };
-    let index = match &settings.database {
-        Database::Sqlite(path) => Index::open_sqlite(path)
-            .await
-            .with_context(|| format!("cannot open the index {}", path.display()))?,
-        Database::Postgres { url, max_readers } => Index::open_postgres(
-            url,
-            PgSettings {
-                max_readers: *max_readers,
-            },
-        )
-        .await
-        .with_context(|| format!("cannot open the index at {}", config::redact_url(url)))?,
-    };
+    let index = crate::app::open_index(&settings.database).await?;
     let media = MediaBackends::open(
         settings.storage.clone(),
         settings.default_storage,

@@ -330,22 +330,38 @@ fn open_connection(path: &Path, read_only: bool) -> Result<Connection> {
 /// Applies the migrations the database has not seen, each in its own transaction.
 fn migrate(conn: &Connection) -> Result<()> {
     let applied: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    apply_migrations(
+        Conn::Lite(conn),
+        MIGRATIONS,
+        applied,
+        "BEGIN IMMEDIATE",
+        |v| format!("PRAGMA user_version = {v}"),
+    )
+}
+
+/// Applies `migrations` after the first `applied`, each in a transaction (opened with
+/// `begin`) that also records its number with the statement `record(number)`. A database
+/// with more migrations than this program knows is refused.
+pub(crate) fn apply_migrations(
+    db: Conn<'_>,
+    migrations: &[(&str, &str)],
+    applied: i64,
+    begin: &str,
+    record: impl Fn(usize) -> String,
+) -> Result<()> {
     let applied = usize::try_from(applied).unwrap_or(0);
-    if applied > MIGRATIONS.len() {
+    if applied > migrations.len() {
         return Err(IndexError::Corrupt(format!(
             "the database has schema version {applied}, newer than this program's {}",
-            MIGRATIONS.len()
+            migrations.len()
         )));
     }
-    for (i, (name, sql)) in MIGRATIONS.iter().enumerate().skip(applied) {
-        let version = i + 1;
-        conn.execute_batch(&format!(
-            "BEGIN IMMEDIATE;\n{sql}\nPRAGMA user_version = {version};\nCOMMIT;"
-        ))
-        .map_err(|e| {
-            let _ = conn.execute_batch("ROLLBACK");
-            IndexError::Corrupt(format!("migration {name} failed: {e}"))
-        })?;
+    for (i, (name, sql)) in migrations.iter().enumerate().skip(applied) {
+        db.batch(&format!("{begin};\n{sql}\n{};\nCOMMIT;", record(i + 1)))
+            .map_err(|e| {
+                let _ = db.batch("ROLLBACK");
+                IndexError::Corrupt(format!("migration {name} failed: {e}"))
+            })?;
         tracing::info!(migration = name, "applied index migration");
     }
     Ok(())

@@ -31,7 +31,7 @@ use tokio_postgres::Config;
 
 use crate::db::{Conn, PgConn};
 use crate::sql::engine::{
-    publish, run_jobs, Completion, Index, Inner, Job, Readers, Tx, MAX_BATCH,
+    apply_migrations, publish, run_jobs, Completion, Index, Inner, Job, Readers, Tx, MAX_BATCH,
 };
 use crate::{IndexError, Result};
 
@@ -157,25 +157,9 @@ fn migrate(conn: &PgConn) -> Result<()> {
         if applied.is_none() {
             db.batch("INSERT INTO rushes_schema (version) VALUES (0)")?;
         }
-        let applied = usize::try_from(applied.unwrap_or(0)).unwrap_or(0);
-        if applied > MIGRATIONS.len() {
-            return Err(IndexError::Corrupt(format!(
-                "the database has schema version {applied}, newer than this program's {}",
-                MIGRATIONS.len()
-            )));
-        }
-        for (i, (name, sql)) in MIGRATIONS.iter().enumerate().skip(applied) {
-            let version = i + 1;
-            db.batch(&format!(
-                "BEGIN;\n{sql}\nUPDATE rushes_schema SET version = {version};\nCOMMIT;"
-            ))
-            .map_err(|e| {
-                let _ = db.batch("ROLLBACK");
-                IndexError::Corrupt(format!("migration {name} failed: {e}"))
-            })?;
-            tracing::info!(migration = name, "applied index migration");
-        }
-        Ok(())
+        apply_migrations(db, MIGRATIONS, applied.unwrap_or(0), "BEGIN", |v| {
+            format!("UPDATE rushes_schema SET version = {v}")
+        })
     })();
     let unlocked = db.batch(&format!("SELECT pg_advisory_unlock({MIGRATE_LOCK})"));
     out.and(unlocked)
