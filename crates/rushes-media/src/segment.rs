@@ -45,7 +45,9 @@ impl Tools {
     /// Copies the streams `stream_map` (ffprobe indexes in `input`) without re-encoding
     /// into MPEG-TS segments of about `target` each in `out_dir` (created if needed), cut
     /// at key frames of the first video stream, with the input's own timestamps kept
-    /// (`-copyts`, `-reset_timestamps 0`).
+    /// unchanged (`-copyts`, `-reset_timestamps 0`, no mux delay): a packet has the same
+    /// pts in its segment as in `input`. The segment muxer cuts at the first key frame at
+    /// or after each multiple of `target` on the input's timeline.
     ///
     /// Each returned [`SegmentFile`] carries its packets per stream, probed from the
     /// written file, so a caller can give it an exact timerange.
@@ -91,6 +93,11 @@ impl Tools {
         for a in [
             "-c",
             "copy",
+            // The MPEG-TS muxer otherwise adds 1.4 s to every timestamp.
+            "-muxdelay",
+            "0",
+            "-muxpreload",
+            "0",
             "-f",
             "segment",
             "-segment_format",
