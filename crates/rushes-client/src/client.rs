@@ -10,7 +10,7 @@ use futures::Stream;
 use reqwest::header::{HeaderMap, CONTENT_TYPE, LINK, RETRY_AFTER};
 use reqwest::{Method, Response, StatusCode};
 use rushes_model::{
-    BulkFailure, FailedSegment, Flow, FlowId, FlowPut, FlowStorage, FlowStoragePost, HttpRequest,
+    BulkFailure, FailedSegment, Flow, FlowId, FlowPut, FlowStoragePost, HttpRequest,
     MediaObjectUpload, Object, Segment, SegmentPost, Service, Source, SourceId,
 };
 use serde::de::DeserializeOwned;
@@ -282,9 +282,19 @@ impl Client {
         request: &FlowStoragePost,
     ) -> Result<Vec<MediaObjectUpload>, Error> {
         let url = self.url(&["flows", &flow.to_string(), "storage"], &Query::new());
-        let resp = self.send_json(Method::POST, url, request).await?;
-        let storage: FlowStorage = decode(Method::POST, resp).await?;
-        Ok(storage.media_objects)
+        let resp = self.send_json(Method::POST, url.clone(), request).await?;
+        // Read leniently: `flow-storage.json` is closed, but a store that adds a field
+        // beside `media_objects` still gives usable upload targets.
+        let mut body: Value = decode(Method::POST, resp).await?;
+        let objects = body
+            .get_mut("media_objects")
+            .map(Value::take)
+            .unwrap_or_else(|| Value::Array(Vec::new()));
+        serde_json::from_value(objects).map_err(|e| Error::Decode {
+            method: Method::POST,
+            url: url.to_string(),
+            why: format!("media_objects: {e}"),
+        })
     }
 
     /// Uploads one Object's bytes to the `put_url` that [`Client::allocate_storage`]
@@ -704,5 +714,49 @@ impl<T: DeserializeOwned> Pages<T> {
                 }
             },
         )
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn api_urls_keep_the_base_path_and_encode_segments() {
+        let c = Client::new("http://127.0.0.1:1/tams/", Auth::None).unwrap();
+        let q = Query::new().limit(2).param("timerange", "[0:0_1:0)");
+        assert_eq!(
+            c.url(&["objects", "a/b c"], &q).as_str(),
+            "http://127.0.0.1:1/tams/objects/a%2Fb%20c?limit=2&timerange=%5B0%3A0_1%3A0%29"
+        );
+        let c = Client::new("http://127.0.0.1:1", Auth::None).unwrap();
+        assert_eq!(
+            c.url(&["service"], &Query::new()).as_str(),
+            "http://127.0.0.1:1/service"
+        );
+    }
+
+    #[test]
+    fn retry_after_reads_seconds_and_tolerates_dates() {
+        let mut h = HeaderMap::new();
+        assert_eq!(retry_after(&h), None);
+        h.insert(RETRY_AFTER, "3".parse().unwrap());
+        assert_eq!(retry_after(&h), Some(Duration::from_secs(3)));
+        h.insert(
+            RETRY_AFTER,
+            "Wed, 21 Oct 2015 07:28:00 GMT".parse().unwrap(),
+        );
+        assert_eq!(retry_after(&h), Some(Duration::ZERO));
+    }
+
+    #[test]
+    fn credentials_stay_out_of_debug_output() {
+        let auth = Auth::Basic {
+            user: "ann".to_owned(),
+            password: "secret".to_owned(),
+        };
+        assert!(!format!("{auth:?}").contains("secret"));
+        assert!(!format!("{:?}", Auth::Bearer("tok".to_owned())).contains("tok"));
     }
 }

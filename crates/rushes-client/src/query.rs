@@ -68,6 +68,7 @@ pub(crate) fn next_link(header: &str) -> Option<&str> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
