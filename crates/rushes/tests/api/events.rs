@@ -186,6 +186,25 @@ pub fn assert_payload_valid(body: &Value) {
     schema::assert_valid_inline(&payload_schema(t), body);
 }
 
+/// The webhook `hook` once its status is `started`, waiting up to 10 s: the worker
+/// commits `created -> started` after the receiver answered, so the status can trail the
+/// last event the receiver saw. Any status but `created` on the way fails at once.
+pub async fn wait_until_started(server: &TestServer, hook: &str) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let shown = server.get_json(&format!("/service/webhooks/{hook}")).await;
+        if shown["status"] == "started" {
+            return shown;
+        }
+        assert_eq!(shown["status"], "created", "{shown}");
+        assert!(
+            Instant::now() < deadline,
+            "webhook never went to started after delivery: {shown}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 /// Registers a webhook; returns its id.
 pub async fn register_webhook(server: &TestServer, body: Value) -> String {
     let created = expect_json(
@@ -348,8 +367,7 @@ async fn every_event_type_is_delivered_with_the_spec_payload_ids_and_api_key() {
     assert!(pos("flows/segments_added") < pos("flows/segments_deleted"));
     assert!(pos("flows/segments_deleted") < pos("flows/deleted"));
 
-    let shown = server.get_json(&format!("/service/webhooks/{hook}")).await;
-    assert_eq!(shown["status"], "started");
+    let shown = wait_until_started(&server, &hook).await;
     assert!(shown.get("api_key_value").is_none());
     assert!(
         !server.log().contains("s3cret-value"),
@@ -585,21 +603,7 @@ async fn events_committed_before_a_kill_are_delivered_after_restart() {
             "flows/segments_added"
         ]
     );
-    // The worker commits `created -> started` after the receiver answered, so the
-    // status can trail the last event the receiver saw.
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let shown = server.get_json(&format!("/service/webhooks/{hook}")).await;
-        if shown["status"] == "started" {
-            break;
-        }
-        assert_eq!(shown["status"], "created", "{shown}");
-        assert!(
-            Instant::now() < deadline,
-            "webhook never went to started after delivery: {shown}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    wait_until_started(&server, &hook).await;
 }
 
 #[tokio::test]
