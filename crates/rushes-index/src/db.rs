@@ -507,28 +507,40 @@ impl PgConn {
         Ok(st)
     }
 
+    /// Sends `sql` with `params` (deferred statements first): as a query when `rows`, else
+    /// as a statement whose changed-row count is wanted.
+    fn request(
+        &self,
+        sql: &str,
+        params: &[&dyn ToParam],
+        cache: bool,
+        rows: bool,
+    ) -> Result<OpOut> {
+        let st = self.statement(sql, cache)?;
+        let wrapped: Vec<PgParam<'_>> = params.iter().map(|p| PgParam(p.to_value_ref())).collect();
+        let refs: Vec<&(dyn ToSql + Sync)> =
+            wrapped.iter().map(|p| p as &(dyn ToSql + Sync)).collect();
+        self.send(if rows {
+            Op::Query(&st, &refs)
+        } else {
+            Op::Execute(&st, &refs)
+        })
+    }
+
     fn run(
         &self,
         sql: &str,
         params: &[&dyn ToParam],
         cache: bool,
     ) -> Result<Vec<tokio_postgres::Row>> {
-        let st = self.statement(sql, cache)?;
-        let wrapped: Vec<PgParam<'_>> = params.iter().map(|p| PgParam(p.to_value_ref())).collect();
-        let refs: Vec<&(dyn ToSql + Sync)> =
-            wrapped.iter().map(|p| p as &(dyn ToSql + Sync)).collect();
-        match self.send(Op::Query(&st, &refs))? {
+        match self.request(sql, params, cache, true)? {
             OpOut::Rows(rows) => Ok(rows),
             _ => Err(IndexError::Corrupt("a query answered no rows".into())),
         }
     }
 
     fn execute(&self, sql: &str, params: &[&dyn ToParam], cache: bool) -> Result<usize> {
-        let st = self.statement(sql, cache)?;
-        let wrapped: Vec<PgParam<'_>> = params.iter().map(|p| PgParam(p.to_value_ref())).collect();
-        let refs: Vec<&(dyn ToSql + Sync)> =
-            wrapped.iter().map(|p| p as &(dyn ToSql + Sync)).collect();
-        match self.send(Op::Execute(&st, &refs))? {
+        match self.request(sql, params, cache, false)? {
             OpOut::Count(n) => Ok(usize::try_from(n).unwrap_or(usize::MAX)),
             _ => Err(IndexError::Corrupt("a statement answered no count".into())),
         }
@@ -603,19 +615,7 @@ impl<'a> Conn<'a> {
         cache: bool,
     ) -> Result<usize> {
         match self {
-            Conn::Lite(c) => {
-                let mut plain;
-                let mut cached;
-                let st: &mut rusqlite::Statement<'_> = if cache {
-                    cached = c.prepare_cached(sql)?;
-                    &mut cached
-                } else {
-                    plain = c.prepare(sql)?;
-                    &mut plain
-                };
-                bind_lite(st, params)?;
-                Ok(st.raw_execute()?)
-            }
+            Conn::Lite(c) => with_lite(c, sql, params, cache, |st| Ok(st.raw_execute()?)),
             Conn::Pg(c) => c.execute(sql, params, cache),
         }
     }
@@ -639,24 +639,14 @@ impl<'a> Conn<'a> {
         mut f: impl FnMut(&Row<'_>) -> Result<T>,
     ) -> Result<Vec<T>> {
         match self {
-            Conn::Lite(c) => {
-                let mut plain;
-                let mut cached;
-                let st: &mut rusqlite::Statement<'_> = if cache {
-                    cached = c.prepare_cached(sql)?;
-                    &mut cached
-                } else {
-                    plain = c.prepare(sql)?;
-                    &mut plain
-                };
-                bind_lite(st, params)?;
+            Conn::Lite(c) => with_lite(c, sql, params, cache, |st| {
                 let mut rows = st.raw_query();
                 let mut out = Vec::new();
                 while let Some(r) = rows.next()? {
                     out.push(f(&Row::Lite(r))?);
                 }
                 Ok(out)
-            }
+            }),
             Conn::Pg(c) => c
                 .run(sql, params, cache)?
                 .iter()
@@ -673,15 +663,10 @@ impl<'a> Conn<'a> {
         f: impl FnOnce(&Row<'_>) -> Result<T>,
     ) -> Result<Option<T>> {
         match self {
-            Conn::Lite(c) => {
-                let mut st = c.prepare_cached(sql)?;
-                bind_lite(&mut st, params)?;
-                let mut rows = st.raw_query();
-                match rows.next()? {
-                    Some(r) => Ok(Some(f(&Row::Lite(r))?)),
-                    None => Ok(None),
-                }
-            }
+            Conn::Lite(c) => with_lite(c, sql, params, true, |st| match st.raw_query().next()? {
+                Some(r) => Ok(Some(f(&Row::Lite(r))?)),
+                None => Ok(None),
+            }),
             Conn::Pg(c) => match c.run(sql, params, true)?.first() {
                 Some(r) => Ok(Some(f(&Row::Pg(r))?)),
                 None => Ok(None),
@@ -745,6 +730,26 @@ impl<'a> Conn<'a> {
             Conn::Lite(c) => Ok(c.execute_batch(sql)?),
             Conn::Pg(c) => c.batch(sql),
         }
+    }
+}
+
+/// Runs `f` on `sql` prepared on `c` (kept in the connection's cache when `cache`) with
+/// `params` bound.
+fn with_lite<T>(
+    c: &rusqlite::Connection,
+    sql: &str,
+    params: &[&dyn ToParam],
+    cache: bool,
+    f: impl FnOnce(&mut rusqlite::Statement<'_>) -> Result<T>,
+) -> Result<T> {
+    if cache {
+        let mut st = c.prepare_cached(sql)?;
+        bind_lite(&mut st, params)?;
+        f(&mut st)
+    } else {
+        let mut st = c.prepare(sql)?;
+        bind_lite(&mut st, params)?;
+        f(&mut st)
     }
 }
 

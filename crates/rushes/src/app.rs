@@ -25,7 +25,7 @@ pub async fn open_index(database: &Database) -> anyhow::Result<Index> {
             },
         )
         .await
-        .with_context(|| format!("cannot open the index at {}", config::redact_url(url)))?,
+        .with_context(|| format!("cannot open the index at {}", rushes_index::redact_url(url)))?,
     })
 }
 

@@ -47,6 +47,7 @@ use rushes_api::auth::{
 use rushes_core::classes::ClassCeilings;
 use rushes_core::ops::events::{EventSettings, TargetPolicy};
 use rushes_core::{Access, Permission};
+use rushes_index::redact_url;
 use rushes_objects::{BackendSpec, StorageLocation};
 use serde::Deserialize;
 
@@ -88,11 +89,6 @@ impl fmt::Debug for DatabaseSection {
             .field("max_connections", &self.max_connections)
             .finish()
     }
-}
-
-/// A database URL without its password.
-pub fn redact_url(url: &str) -> String {
-    rushes_index::redact_url(url)
 }
 
 /// `[server]`: the same settings as the flags of `rushes serve`.

@@ -371,12 +371,7 @@ pub(crate) fn apply_migrations(
 /// that fails or panics is rolled back alone), collecting the completions in `done`.
 /// Returns false when a savepoint could not be opened or closed: the transaction is broken
 /// and must be rolled back.
-pub(crate) fn run_jobs(
-    db: Conn<'_>,
-    tx: &Tx<'_>,
-    batch: Vec<Job>,
-    done: &mut Vec<Completion>,
-) -> bool {
+fn run_jobs(db: Conn<'_>, tx: &Tx<'_>, batch: Vec<Job>, done: &mut Vec<Completion>) -> bool {
     let mut healthy = true;
     for job in batch {
         // On PostgreSQL the savepoint goes with the job's first statement.
@@ -427,46 +422,63 @@ pub(crate) fn publish(events: &watch::Sender<i64>, seq: i64) {
 /// A job that cannot run (the transaction could not be started or broke) is dropped
 /// unrun, which answers its caller that the write was not applied.
 fn writer_loop(conn: Connection, jobs: mpsc::Receiver<Job>, events: watch::Sender<i64>) {
-    let tx = Tx {
-        db: Conn::Lite(&conn),
-        last_event: Cell::new(0),
-    };
     let mut done: Vec<Completion> = Vec::with_capacity(MAX_BATCH);
     while let Ok(first) = jobs.recv() {
-        let mut batch = vec![first];
-        while batch.len() < MAX_BATCH {
-            match jobs.try_recv() {
-                Ok(j) => batch.push(j),
-                Err(_) => break,
-            }
-        }
+        let batch = next_batch(first, &jobs);
         if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
             tracing::error!(error = %e, "cannot start an index write transaction");
             continue;
         }
-        tx.last_event.set(0);
-        let healthy = run_jobs(tx.db, &tx, batch, &mut done);
-        let outcome = if healthy {
-            conn.execute_batch("COMMIT").map_err(IndexError::from)
-        } else {
-            Err(IndexError::Unavailable(
-                "the index could not complete a write transaction".into(),
-            ))
-        };
-        if let Err(e) = &outcome {
-            tracing::error!(error = %e, "index write transaction rolled back");
-            let _ = conn.execute_batch("ROLLBACK");
-        } else if tx.last_event.get() > 0 {
-            // Wake the event readers (delivery, streams) before the callers hear back.
-            publish(&events, tx.last_event.get());
+        finish_batch(Conn::Lite(&conn), batch, &mut done, &events);
+    }
+}
+
+/// `first` and every job waiting behind it, up to [`MAX_BATCH`].
+pub(crate) fn next_batch(first: Job, jobs: &mpsc::Receiver<Job>) -> Vec<Job> {
+    let mut batch = vec![first];
+    while batch.len() < MAX_BATCH {
+        match jobs.try_recv() {
+            Ok(j) => batch.push(j),
+            Err(_) => break,
         }
-        let msg = outcome.err().map(|e| e.to_string());
-        for completion in done.drain(..) {
-            completion(match &msg {
-                None => Ok(()),
-                Some(m) => Err(IndexError::Unavailable(m.clone())),
-            });
-        }
+    }
+    batch
+}
+
+/// Runs `batch` in the transaction just begun on `db` (each job in its savepoint),
+/// commits it, or rolls it all back if it broke, then publishes its last event (waking
+/// the event readers before the callers hear back) and answers every caller.
+pub(crate) fn finish_batch(
+    db: Conn<'_>,
+    batch: Vec<Job>,
+    done: &mut Vec<Completion>,
+    events: &watch::Sender<i64>,
+) {
+    let tx = Tx {
+        db,
+        last_event: Cell::new(0),
+    };
+    let healthy = run_jobs(db, &tx, batch, done);
+    let outcome = if healthy {
+        db.batch("COMMIT")
+    } else {
+        Err(IndexError::Unavailable(
+            "the index could not complete a write transaction".into(),
+        ))
+    };
+    if let Err(e) = &outcome {
+        tracing::error!(error = %e, "index write transaction rolled back");
+        db.discard_all_later();
+        let _ = db.batch("ROLLBACK");
+    } else if tx.last_event.get() > 0 {
+        publish(events, tx.last_event.get());
+    }
+    let msg = outcome.err().map(|e| e.to_string());
+    for completion in done.drain(..) {
+        completion(match &msg {
+            None => Ok(()),
+            Some(m) => Err(IndexError::Unavailable(m.clone())),
+        });
     }
 }
 

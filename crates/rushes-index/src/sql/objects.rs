@@ -197,21 +197,18 @@ pub(crate) fn instances_of<S: AsRef<str>>(
          SELECT i.pk, i.object_id, i.storage_id, i.url, i.label, i.controlled, i.doc, o.content_type \
          FROM object_instances i JOIN objects o ON o.id = i.object_id \
          WHERE i.object_id = ANY(CAST(?1 AS TEXT[])) AND i.storage_id IS NULL";
+    let row = |r: &Row<'_>| {
+        let inst = instance_row_at(r, 1)?;
+        Ok((inst.controlled, r.get::<i64>(0)?, (inst, r.get(7)?)))
+    };
     let mut out: Vec<(bool, i64, (InstanceRow, Option<String>))> = Vec::with_capacity(ids.len());
     if conn.is_pg() && ids.len() > 1 {
         let list = TextArray(ids.iter().map(|i| Some(i.as_ref())).collect());
-        out = conn.query(ANY_SQL, p![list], |r| {
-            let inst = instance_row_at(r, 1)?;
-            Ok((inst.controlled, r.get(0)?, (inst, r.get(7)?)))
-        })?;
-        out.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
-        return Ok(out.into_iter().map(|(_, _, row)| row).collect());
-    }
-    for id in ids {
-        out.extend(conn.query(SQL, p![id.as_ref()], |r| {
-            let inst = instance_row_at(r, 1)?;
-            Ok((inst.controlled, r.get(0)?, (inst, r.get(7)?)))
-        })?);
+        out = conn.query(ANY_SQL, p![list], row)?;
+    } else {
+        for id in ids {
+            out.extend(conn.query(SQL, p![id.as_ref()], row)?);
+        }
     }
     out.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
     Ok(out.into_iter().map(|(_, _, row)| row).collect())

@@ -21,7 +21,6 @@
 //!   advisory lock (nodes starting together apply them once); `rushes_schema` records
 //!   how many are applied.
 
-use std::cell::Cell;
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -31,7 +30,8 @@ use tokio_postgres::Config;
 
 use crate::db::{Conn, PgConn};
 use crate::sql::engine::{
-    apply_migrations, publish, run_jobs, Completion, Index, Inner, Job, Readers, Tx, MAX_BATCH,
+    apply_migrations, finish_batch, next_batch, publish, Completion, Index, Inner, Job, Readers,
+    MAX_BATCH,
 };
 use crate::{IndexError, Result};
 
@@ -286,13 +286,7 @@ fn writer_loop(
     let mut done: Vec<Completion> = Vec::with_capacity(MAX_BATCH);
     let mut warned = false;
     while let Ok(first) = jobs.recv() {
-        let mut batch = vec![first];
-        while batch.len() < MAX_BATCH {
-            match jobs.try_recv() {
-                Ok(j) => batch.push(j),
-                Err(_) => break,
-            }
-        }
+        let batch = next_batch(first, &jobs);
         if conn.as_ref().is_none_or(PgConn::is_closed) {
             match connect(&config) {
                 Ok(c) => {
@@ -325,34 +319,9 @@ fn writer_loop(
             }
             continue;
         }
-        let tx = Tx {
-            db,
-            last_event: Cell::new(0),
-        };
-        let healthy = run_jobs(db, &tx, batch, &mut done);
-        let outcome = if healthy {
-            db.batch("COMMIT")
-        } else {
-            Err(IndexError::Unavailable(
-                "the index could not complete a write transaction".into(),
-            ))
-        };
-        if let Err(e) = &outcome {
-            tracing::error!(error = %e, "index write transaction rolled back");
-            db.discard_all_later();
-            let _ = db.batch("ROLLBACK");
-        } else if tx.last_event.get() > 0 {
-            publish(events, tx.last_event.get());
-        }
+        finish_batch(db, batch, &mut done, events);
         if c.is_closed() {
             conn = None;
-        }
-        let msg = outcome.err().map(|e| e.to_string());
-        for completion in done.drain(..) {
-            completion(match &msg {
-                None => Ok(()),
-                Some(m) => Err(IndexError::Unavailable(m.clone())),
-            });
         }
     }
 }

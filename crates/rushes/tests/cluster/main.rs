@@ -419,7 +419,9 @@ struct OwnPostgres {
 }
 
 impl OwnPostgres {
-    fn run(&self, program: &str, args: &[&str]) {
+    /// `program` of the PostgreSQL binaries, as the `postgres` user when the tests run as
+    /// root (the server refuses to run as root).
+    fn command(&self, program: &str) -> std::process::Command {
         let exe = self.bin.join(program);
         let root = std::fs::read_to_string("/proc/self/status")
             .map(|s| {
@@ -427,14 +429,21 @@ impl OwnPostgres {
                     .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("0"))
             })
             .unwrap_or(false);
-        let mut cmd = if root {
+        if root {
             let mut c = std::process::Command::new("runuser");
             c.args(["-u", "postgres", "--"]).arg(&exe);
             c
         } else {
             std::process::Command::new(&exe)
-        };
-        let out = cmd.args(args).output().expect("run a PostgreSQL program");
+        }
+    }
+
+    fn run(&self, program: &str, args: &[&str]) {
+        let out = self
+            .command(program)
+            .args(args)
+            .output()
+            .expect("run a PostgreSQL program");
         assert!(
             out.status.success(),
             "{program} {args:?} failed: {}{}",
@@ -516,13 +525,8 @@ impl OwnPostgres {
 impl Drop for OwnPostgres {
     fn drop(&mut self) {
         let data = self.data();
-        let exe = self.bin.join("pg_ctl");
-        let _ = std::process::Command::new("runuser")
-            .args(["-u", "postgres", "--"])
-            .arg(&exe)
-            .args(["-D", &data, "-m", "immediate", "stop"])
-            .output();
-        let _ = std::process::Command::new(&exe)
+        let _ = self
+            .command("pg_ctl")
             .args(["-D", &data, "-m", "immediate", "stop"])
             .output();
     }
