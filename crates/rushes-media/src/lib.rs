@@ -19,10 +19,14 @@
 //! Times are integers in a stream's time base or [`rushes_time::Timestamp`]
 //! nanoseconds; rates are [`rushes_time::Rational`]. Nothing here uses floating point.
 
+pub mod flows;
+pub mod import;
 mod packets;
 mod probe;
 mod run;
 mod segment;
+mod segmenter;
+mod writer;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -30,6 +34,11 @@ use std::time::Duration;
 pub use packets::{ticks_to_timestamp, Packet};
 pub use probe::{MediaInfo, StreamInfo, StreamKind};
 pub use segment::{SegmentFile, SegmentStream};
+pub use segmenter::{
+    nanos_to_ticks, ticks_to_nanos, unwrap_ts, CompletedSegment, SegmentOutput, SegmenterEvent,
+    SegmenterSpec, OBJECT_TIMELINE_START, TS_HZ, TS_WRAP,
+};
+pub use writer::{FlowWriter, SegmentToWrite, Written};
 
 /// Why a probe, packet listing or segmenting run failed.
 #[derive(Debug, thiserror::Error)]
@@ -51,6 +60,9 @@ pub enum MediaError {
     /// The program ran longer than the timeout and was killed.
     #[error("{tool} did not finish within {after:?} and was killed")]
     Timeout { tool: String, after: Duration },
+    /// A live input delivered nothing for this long; ffmpeg was stopped.
+    #[error("the input stalled: no media for {after:?}")]
+    Stalled { after: Duration },
     /// The program exited with an error, e.g. on a file it cannot read; `stderr` is what
     /// it said.
     #[error("{tool} failed (exit code {code:?}): {stderr}")]
@@ -69,6 +81,26 @@ pub enum MediaError {
     /// Reading a pipe or a directory failed.
     #[error("I/O error: {0}")]
     Io(#[source] std::io::Error),
+}
+
+/// Why an import or an ingest stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// ffmpeg or ffprobe failed, or the media is not what the tool can handle.
+    #[error(transparent)]
+    Media(#[from] MediaError),
+    /// The store failed or refused a request.
+    #[error(transparent)]
+    Store(#[from] rushes_client::Error),
+    /// The store answered, but not as the tool can go on with.
+    #[error("{0}")]
+    Refused(String),
+    /// A local file or directory could not be used.
+    #[error("{0}")]
+    Local(String),
+    /// Asked to stop.
+    #[error("stopped")]
+    Stopped,
 }
 
 /// The programs and the time one run may take.
@@ -102,4 +134,17 @@ impl Tools {
             message: message.into(),
         }
     }
+}
+
+/// TAI seconds ahead of UTC since 2017-01-01 (application note 0008: TAMS timestamps are
+/// TAI, as PTP's are, from the 1970 epoch).
+pub const TAI_UTC_OFFSET_SECS: i64 = 37;
+
+/// The current time on the TAI timeline of TAMS, from the system clock (UTC).
+pub fn tai_now() -> rushes_time::Timestamp {
+    let utc = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
+        .unwrap_or(0);
+    rushes_time::Timestamp::from_nanos(utc.saturating_add(TAI_UTC_OFFSET_SECS * 1_000_000_000))
 }

@@ -23,6 +23,65 @@ pub enum Command {
     /// Work on media objects across storage backends (see docs/STORAGE.md).
     #[command(subcommand)]
     Objects(ObjectsCommand),
+    /// Import a media file into a TAMS store: one flow per video and audio stream, under
+    /// a multi-essence flow and source (see docs/MEDIA.md). Running it again on the same
+    /// file finishes an interrupted import without duplicates.
+    Import(Box<ImportArgs>),
+}
+
+/// How to reach a TAMS store (Rushes or another).
+#[derive(Debug, Args)]
+pub struct StoreArgs {
+    /// The store's base URL.
+    #[arg(long, env = "RUSHES_TAMS_URL", default_value = "http://127.0.0.1:8080")]
+    pub tams_url: String,
+    /// Bearer token for the store.
+    #[arg(
+        long,
+        env = "RUSHES_TOKEN",
+        conflicts_with = "user",
+        hide_env_values = true
+    )]
+    pub token: Option<String>,
+    /// Basic authentication user (the password comes from RUSHES_PASSWORD).
+    #[arg(long, env = "RUSHES_USER", requires = "password")]
+    pub user: Option<String>,
+    /// Basic authentication password.
+    #[arg(long, env = "RUSHES_PASSWORD", hide_env_values = true)]
+    pub password: Option<String>,
+    /// Print a machine-readable summary (JSON) on standard output instead of text, and no
+    /// progress bar.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `rushes import`.
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// The media file (anything ffmpeg reads).
+    pub file: PathBuf,
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// Segment duration in seconds: cut at the first key frame at or after each multiple.
+    #[arg(long, default_value = "2")]
+    pub segment_duration: f64,
+    /// Re-encode to H.264 + AAC, for codecs MPEG-TS cannot carry as they are.
+    #[arg(long)]
+    pub transcode: bool,
+    /// Place the first sample at this flow time (`SECONDS:NANOSECONDS`, or `now` for the
+    /// current TAI time) instead of the media's own timestamps.
+    #[arg(long)]
+    pub start: Option<String>,
+    /// Label of the source and flows [default: the file name].
+    #[arg(long)]
+    pub label: Option<String>,
+    /// Uploads in flight per flow.
+    #[arg(long, default_value = "4")]
+    pub parallel: usize,
+    /// Directory for segment files before upload [default: the system's temporary
+    /// directory].
+    #[arg(long)]
+    pub work_dir: Option<PathBuf>,
 }
 
 /// `rushes objects ...`.

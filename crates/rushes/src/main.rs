@@ -8,6 +8,7 @@
 mod app;
 mod cli;
 mod config;
+mod media;
 mod objects;
 mod telemetry;
 
@@ -29,6 +30,7 @@ async fn main() -> anyhow::Result<()> {
         cli::Command::Serve(args) => app::serve(config::Settings::from_args(*args)?).await,
         cli::Command::HashPassword => hash_password(),
         cli::Command::Objects(cli::ObjectsCommand::Copy(args)) => objects::copy(*args).await,
+        cli::Command::Import(args) => media::import(*args).await,
     }
 }
 
