@@ -21,6 +21,7 @@
 
 pub mod flows;
 pub mod import;
+pub mod ingest;
 mod packets;
 mod probe;
 mod run;

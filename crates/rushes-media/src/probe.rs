@@ -164,15 +164,34 @@ impl Tools {
     ///
     /// A file ffprobe cannot read is [`MediaError::Failed`] with ffprobe's stderr.
     pub async fn probe(&self, path: &Path) -> Result<MediaInfo, MediaError> {
-        let args: [&OsStr; 7] = [
-            "-v".as_ref(),
-            "error".as_ref(),
-            "-print_format".as_ref(),
-            "json".as_ref(),
-            "-show_format".as_ref(),
-            "-show_streams".as_ref(),
-            path.as_os_str(),
-        ];
+        self.probe_args(&[], path.as_os_str()).await
+    }
+
+    /// Probes a live input (a URL or a device) with ffprobe options before it (`-f v4l2`),
+    /// reading as much of it as ffprobe needs.
+    pub async fn probe_input(
+        &self,
+        input: &str,
+        input_args: &[String],
+    ) -> Result<MediaInfo, MediaError> {
+        let extra: Vec<&OsStr> = input_args.iter().map(OsStr::new).collect();
+        self.probe_args(&extra, OsStr::new(input)).await
+    }
+
+    async fn probe_args(&self, extra: &[&OsStr], input: &OsStr) -> Result<MediaInfo, MediaError> {
+        let mut args: Vec<&OsStr> = [
+            "-v",
+            "error",
+            "-print_format",
+            "json",
+            "-show_format",
+            "-show_streams",
+        ]
+        .iter()
+        .map(OsStr::new)
+        .collect();
+        args.extend_from_slice(extra);
+        args.push(input);
         let mut json = String::new();
         run_lines(&self.ffprobe, &args, self.probe_timeout, |line| {
             json.push_str(line);

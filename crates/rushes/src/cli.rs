@@ -27,6 +27,43 @@ pub enum Command {
     /// a multi-essence flow and source (see docs/MEDIA.md). Running it again on the same
     /// file finishes an interrupted import without duplicates.
     Import(Box<ImportArgs>),
+    /// Ingest a live input (HLS playlist URL, srt://, udp://, rtmp://, or a device) into a
+    /// TAMS store, registering each segment as soon as it is complete, on the TAI
+    /// wall-clock timeline (see docs/MEDIA.md). Runs until interrupted (SIGINT/SIGTERM).
+    Ingest(Box<IngestArgs>),
+}
+
+/// `rushes ingest`.
+#[derive(Debug, Args)]
+pub struct IngestArgs {
+    /// What ffmpeg reads: a URL, a path or a device.
+    pub input: String,
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// An ffmpeg input option (before -i), e.g. `--input-arg=-f --input-arg=v4l2`;
+    /// repeat for several.
+    #[arg(long = "input-arg", allow_hyphen_values = true)]
+    pub input_args: Vec<String>,
+    /// Segment duration in seconds.
+    #[arg(long, default_value = "1")]
+    pub segment_duration: f64,
+    /// Label of the source and flows [default: the input]. The flows' ids derive from
+    /// the input and the label, so the same command started again continues them.
+    #[arg(long)]
+    pub label: Option<String>,
+    /// Re-encode to H.264 + AAC with a key frame at every segment.
+    #[arg(long)]
+    pub transcode: bool,
+    /// Seconds without media before the input counts as stalled and is opened again.
+    #[arg(long, default_value = "10")]
+    pub stall_timeout: f64,
+    /// Stop when the input ends instead of opening it again.
+    #[arg(long)]
+    pub no_reconnect: bool,
+    /// Directory for segment files waiting for upload [default: the system's temporary
+    /// directory].
+    #[arg(long)]
+    pub work_dir: Option<PathBuf>,
 }
 
 /// How to reach a TAMS store (Rushes or another).

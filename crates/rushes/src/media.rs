@@ -9,7 +9,7 @@ use rushes_media::import::{ImportEvent, ImportOptions};
 use rushes_media::Tools;
 use rushes_time::Timestamp;
 
-use crate::cli::{ImportArgs, StoreArgs};
+use crate::cli::{ImportArgs, IngestArgs, StoreArgs};
 
 /// A client of the store `args` names, with its credentials.
 pub fn client(args: &StoreArgs) -> anyhow::Result<Client> {
@@ -106,6 +106,112 @@ pub async fn import(args: ImportArgs) -> anyhow::Result<()> {
                 d,
                 summary.elapsed_seconds,
                 d / summary.elapsed_seconds.max(1e-9)
+            );
+        }
+    }
+    Ok(())
+}
+
+pub async fn ingest(args: IngestArgs) -> anyhow::Result<()> {
+    use rushes_media::ingest::{IngestOptions, IngestState, IngestStatus};
+    let client = client(&args.store)?;
+    let mut opts = IngestOptions::new(args.input.clone());
+    opts.input_args = args.input_args.clone();
+    opts.segment_duration = seconds(args.segment_duration, "--segment-duration")?;
+    opts.label = args.label.clone();
+    opts.transcode = args.transcode;
+    opts.stall_timeout = seconds(args.stall_timeout, "--stall-timeout")?;
+    opts.reconnect = !args.no_reconnect;
+    opts.work_dir = args.work_dir.clone();
+
+    let stop = tokio_util::sync::CancellationToken::new();
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut term = signal(SignalKind::terminate()).context("cannot handle SIGTERM")?;
+        let mut int = signal(SignalKind::interrupt()).context("cannot handle SIGINT")?;
+        let stop = stop.clone();
+        tokio::spawn(async move {
+            tokio::select! {
+                _ = term.recv() => {},
+                _ = int.recv() => {},
+            }
+            stop.cancel();
+        });
+    }
+    let (tx, mut rx) = tokio::sync::watch::channel(IngestStatus::new(&args.input));
+    let json = args.store.json;
+    let show = tokio::spawn(async move {
+        let bar = if json {
+            ProgressBar::hidden()
+        } else {
+            let bar = ProgressBar::new_spinner();
+            bar.enable_steady_tick(Duration::from_millis(250));
+            bar
+        };
+        let mut announced = false;
+        while rx.changed().await.is_ok() {
+            let s = rx.borrow_and_update().clone();
+            if !announced {
+                if let (Some(src), Some(flow)) = (s.source_id, s.flow_id) {
+                    announced = true;
+                    let ids = serde_json::json!({
+                        "source_id": src,
+                        "flow_id": flow,
+                        "flows": s.flows.iter().map(|f| serde_json::json!({"flow_id": f.flow_id, "role": f.role})).collect::<Vec<_>>(),
+                    });
+                    if json {
+                        println!("{ids}");
+                    } else {
+                        bar.println(format!(
+                            "source {src}  (multi-essence)\nflow   {flow}  (multi-essence)"
+                        ));
+                        for f in &s.flows {
+                            bar.println(format!("flow   {}  {}", f.flow_id, f.role));
+                        }
+                    }
+                }
+            }
+            let line: Vec<String> = s
+                .flows
+                .iter()
+                .map(|f| {
+                    format!(
+                        "{} {} segs to {} ({} ms)",
+                        f.role,
+                        f.segments,
+                        f.until.as_deref().unwrap_or("-"),
+                        f.last_latency_ms
+                            .map(|l| l.to_string())
+                            .unwrap_or_else(|| "-".into())
+                    )
+                })
+                .collect();
+            bar.set_message(format!(
+                "{:?}  run {}  {}",
+                s.state,
+                s.runs,
+                line.join("  ")
+            ));
+            if matches!(s.state, IngestState::Stopped | IngestState::Failed) {
+                break;
+            }
+        }
+        bar.finish_and_clear();
+    });
+    let outcome = rushes_media::ingest::ingest(&client, &Tools::default(), &opts, stop, tx).await;
+    let _ = show.await;
+    let status = outcome.with_context(|| format!("ingesting {}", args.input))?;
+    if args.store.json {
+        println!("{}", serde_json::to_string(&status)?);
+    } else {
+        for f in &status.flows {
+            println!(
+                "flow   {}  {:8} {} segments, {} bytes, until {}",
+                f.flow_id,
+                f.role,
+                f.segments,
+                f.bytes,
+                f.until.as_deref().unwrap_or("-")
             );
         }
     }
