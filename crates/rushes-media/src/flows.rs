@@ -12,6 +12,31 @@ use crate::{RunError, StreamInfo, StreamKind};
 /// The MIME type of the segments both tools write.
 pub const MPEG_TS: &str = "video/mp2t";
 
+/// The MIME type of fragmented MP4 segments.
+pub const MP4: &str = "video/mp4";
+
+/// Codecs ffmpeg's MP4 muxer carries as they are.
+pub fn fmp4_can_carry(stream: &StreamInfo) -> bool {
+    matches!(
+        stream.codec_name.as_deref(),
+        Some(
+            "h264"
+                | "hevc"
+                | "av1"
+                | "vp9"
+                | "mpeg2video"
+                | "mpeg4"
+                | "aac"
+                | "mp3"
+                | "ac3"
+                | "eac3"
+                | "opus"
+                | "flac"
+                | "alac"
+        )
+    )
+}
+
 /// What a codec needs to be carried in MPEG-TS segments without re-encoding.
 pub fn ts_can_carry(stream: &StreamInfo) -> bool {
     matches!(

@@ -16,6 +16,7 @@
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rushes_client::model::{FlowId, SourceId};
@@ -31,8 +32,9 @@ use uuid::Uuid;
 use crate::flows::{self, PlannedCollection, PlannedFlow};
 use crate::segmenter::{nanos_to_ticks, ticks_to_nanos, TS_WRAP};
 use crate::{
-    CompletedSegment, FlowWriter, MediaInfo, RunError, SegmentOutput, SegmentToWrite,
-    SegmenterEvent, SegmenterSpec, StreamKind, Tools, OBJECT_TIMELINE_START,
+    mp4_timescale, shift_tfdt, split_fmp4, CompletedSegment, FlowWriter, MediaInfo, RunError,
+    SegmentFormat, SegmentOutput, SegmentToWrite, SegmenterEvent, SegmenterSpec, StreamKind, Tools,
+    OBJECT_TIMELINE_START,
 };
 
 /// How to import.
@@ -54,6 +56,8 @@ pub struct ImportOptions {
     pub work_dir: Option<PathBuf>,
     /// How long to keep retrying a store that does not answer.
     pub retry_for: Duration,
+    /// MPEG-TS segments, or fragmented MP4 with init segments (application note 0024).
+    pub format: SegmentFormat,
 }
 
 impl Default for ImportOptions {
@@ -66,6 +70,7 @@ impl Default for ImportOptions {
             label: None,
             work_dir: None,
             retry_for: Duration::from_secs(60),
+            format: SegmentFormat::Ts,
         }
     }
 }
@@ -146,6 +151,9 @@ async fn fingerprint(path: &Path, opts: &ImportOptions) -> Result<String, RunErr
     }
     h.update(opts.segment_duration.as_nanos().to_le_bytes());
     h.update([u8::from(opts.transcode)]);
+    if opts.format == SegmentFormat::Fmp4 {
+        h.update(b"fmp4");
+    }
     if let Some(s) = opts.start {
         h.update(s.as_nanos().to_le_bytes());
     }
@@ -204,11 +212,19 @@ pub async fn plan_import(
                     left_out.push(format!("{}: attached picture {codec}", s.index));
                     continue;
                 }
-                if !opts.transcode && !flows::ts_can_carry(s) {
+                let carried = match opts.format {
+                    SegmentFormat::Ts => flows::ts_can_carry(s),
+                    SegmentFormat::Fmp4 => flows::fmp4_can_carry(s),
+                };
+                if !opts.transcode && !carried {
                     return Err(RunError::Refused(format!(
-                        "stream {} ({codec}) cannot be carried in MPEG-TS segments without \
+                        "stream {} ({codec}) cannot be carried in {} segments without \
                          re-encoding; import with --transcode to re-encode to H.264 and AAC",
-                        s.index
+                        s.index,
+                        match opts.format {
+                            SegmentFormat::Ts => "MPEG-TS",
+                            SegmentFormat::Fmp4 => "fragmented MP4",
+                        }
                     )));
                 }
                 picked.push(s.clone());
@@ -227,7 +243,7 @@ pub async fn plan_import(
     for (s, role) in picked.iter().zip(roles) {
         let f = flow_id(derived(&fp, &format!("flow/{}", s.index)))?;
         let src = source_id(derived(&fp, &format!("source/{}", s.index)))?;
-        let body = flows::mono_flow_body(
+        let mut body = flows::mono_flow_body(
             s,
             f,
             src,
@@ -235,6 +251,10 @@ pub async fn plan_import(
             opts.transcode,
             &tags,
         )?;
+        if opts.format == SegmentFormat::Fmp4 {
+            body["container"] = json!(flows::MP4);
+            body["essence_parameters"]["init_segments"] = json!(true);
+        }
         planned.push(PlannedFlow {
             stream_index: s.index,
             role,
@@ -248,7 +268,13 @@ pub async fn plan_import(
     let collection = PlannedCollection {
         flow_id: cf,
         source_id: cs,
-        body: flows::collection_body(cf, cs, &label, &planned, &tags),
+        body: {
+            let mut b = flows::collection_body(cf, cs, &label, &planned, &tags);
+            if opts.format == SegmentFormat::Fmp4 {
+                b["container"] = json!(flows::MP4);
+            }
+            b
+        },
     };
     Ok(ImportPlan {
         info,
@@ -308,6 +334,7 @@ fn to_write(
         ts_offset,
         remove_after,
         completed_at: Instant::now(),
+        init: None,
     })
 }
 
@@ -401,6 +428,7 @@ pub async fn import_file(
         dir: work.clone(),
         stall_timeout: Some(Duration::from_secs(120)),
         timeout: Some(tools.ffmpeg_timeout),
+        format: opts.format,
     };
 
     let (seg_tx, mut seg_rx) = mpsc::channel::<SegmenterEvent>(64);
@@ -429,6 +457,23 @@ pub async fn import_file(
         r.map_err(RunError::from)
     };
     let dispatching = async {
+        // A fragmented MP4 file restarts its own timeline: the first one's start on the
+        // run's timeline is the stream's start relative to the input's.
+        // (The first packet as ffmpeg demuxes it: audio priming comes before the stream's
+        // stated start.)
+        let mut first_start: Vec<i64> = Vec::new();
+        for f in &plan.flows {
+            let first = if opts.format == SegmentFormat::Fmp4 {
+                tools
+                    .first_pts_ticks(path, Some(8), Some(f.stream_index))
+                    .await?
+                    .unwrap_or(start_ticks)
+            } else {
+                start_ticks
+            };
+            first_start.push(object_start + first - start_ticks);
+        }
+        let mut last_init: Vec<Option<Arc<Vec<u8>>>> = vec![None; plan.flows.len()];
         // One segment per output is held until the next one gives its end.
         let mut held: Vec<Option<CompletedSegment>> = vec![None; plan.flows.len()];
         let mut seen: Vec<HashSet<TimeRange>> = existing
@@ -457,11 +502,15 @@ pub async fn import_file(
         while let Some(ev) = seg_rx.recv().await {
             match ev {
                 SegmenterEvent::Progress(d) => on_event(ImportEvent::Segmented(d)),
-                SegmenterEvent::Segment(seg) => {
+                SegmenterEvent::Segment(mut seg) => {
                     let i = seg.output;
+                    if seg.sequence == 0 && opts.format == SegmentFormat::Fmp4 {
+                        seg.start = first_start[i];
+                    }
                     let next_start = seg.start;
                     if let Some(prev) = held[i].replace(seg) {
                         if let Some((i, w)) = forward(prev, next_start, &mut skipped)? {
+                            let w = fmp4_parts(tools, w, opts.format, &mut last_init[i]).await?;
                             write_txs[i].send(w).await.map_err(|_| RunError::Stopped)?;
                         }
                     }
@@ -471,6 +520,7 @@ pub async fn import_file(
         for seg in held.into_iter().flatten() {
             let end = seg.end;
             if let Some((i, w)) = forward(seg, end, &mut skipped)? {
+                let w = fmp4_parts(tools, w, opts.format, &mut last_init[i]).await?;
                 write_txs[i].send(w).await.map_err(|_| RunError::Stopped)?;
             }
         }
@@ -541,6 +591,69 @@ pub async fn import_file(
         media_duration_seconds: plan.info.duration.map(|d| d.as_nanos() as f64 / 1e9),
         elapsed_seconds: started.elapsed().as_secs_f64(),
     })
+}
+
+/// For fragmented MP4: the file's init part (shared with the previous segment when the
+/// bytes are the same), its media part written beside it, and `ts_offset` from the
+/// file's own first presentation time.
+async fn fmp4_parts(
+    tools: &Tools,
+    mut w: SegmentToWrite,
+    format: SegmentFormat,
+    last_init: &mut Option<Arc<Vec<u8>>>,
+) -> Result<SegmentToWrite, RunError> {
+    if format != SegmentFormat::Fmp4 {
+        return Ok(w);
+    }
+    let local = |e: std::io::Error| RunError::Local(format!("{}: {e}", w.path.display()));
+    let own_start = tools
+        .first_pts_ticks(&w.path, Some(8), None)
+        .await?
+        .unwrap_or(0);
+    let bytes = tokio::fs::read(&w.path).await.map_err(local)?;
+    let (init, media) = split_fmp4(&bytes).ok_or_else(|| {
+        RunError::Local(format!(
+            "{}: not a fragmented MP4 file with a moov box",
+            w.path.display()
+        ))
+    })?;
+    // Each file's decode times restart at 0: move its fragments onto the run's timeline
+    // (where the segment starts), so the media parts play in sequence after one init and
+    // the object's own timeline is the one `ts_offset` was computed for.
+    let run_start = w
+        .timerange
+        .start()
+        .and_then(|b| b.timestamp())
+        .and_then(|s| s.checked_sub(w.ts_offset))
+        .ok_or_else(|| RunError::Refused("a timestamp out of range".into()))?;
+    let timescale = mp4_timescale(&init).ok_or_else(|| {
+        RunError::Local(format!(
+            "{}: no track timescale in the init part",
+            w.path.display()
+        ))
+    })?;
+    let delta_ticks = nanos_to_ticks(run_start.as_nanos()) - own_start;
+    let delta =
+        i64::try_from(i128::from(delta_ticks) * i128::from(timescale) / i128::from(crate::TS_HZ))
+            .map_err(|_| RunError::Refused("a timestamp out of range".into()))?;
+    let mut media = media;
+    shift_tfdt(&mut media, delta).ok_or_else(|| {
+        RunError::Local(format!(
+            "{}: a fragment without a decode time",
+            w.path.display()
+        ))
+    })?;
+    let media_path = w.path.with_extension("m4s");
+    tokio::fs::write(&media_path, media).await.map_err(local)?;
+    let _ = tokio::fs::remove_file(&w.path).await;
+    let init = match last_init {
+        Some(prev) if prev.as_slice() == init.as_slice() => prev.clone(),
+        _ => Arc::new(init),
+    };
+    *last_init = Some(init.clone());
+    w.path = media_path;
+    w.init = Some(init);
+    Ok(w)
 }
 
 /// kbit/s over a flow's whole timerange.

@@ -421,6 +421,7 @@ async fn run(
                 dir: work.clone(),
                 stall_timeout: Some(opts.stall_timeout),
                 timeout: None,
+                format: crate::SegmentFormat::Ts,
             };
             let (seg_tx, mut seg_rx) = mpsc::channel::<SegmenterEvent>(256);
             let mut clock = Clock {
@@ -455,6 +456,7 @@ async fn run(
                         ts_offset,
                         remove_after: true,
                         completed_at: Instant::now(),
+                        init: None,
                     };
                     if write_txs[i].send(w).await.is_err() {
                         return Err(RunError::Stopped);

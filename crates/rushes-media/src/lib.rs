@@ -36,8 +36,9 @@ pub use packets::{ticks_to_timestamp, Packet};
 pub use probe::{MediaInfo, StreamInfo, StreamKind};
 pub use segment::{SegmentFile, SegmentStream};
 pub use segmenter::{
-    nanos_to_ticks, ticks_to_nanos, unwrap_ts, CompletedSegment, SegmentOutput, SegmenterEvent,
-    SegmenterSpec, OBJECT_TIMELINE_START, TS_HZ, TS_WRAP,
+    mp4_timescale, nanos_to_ticks, shift_tfdt, split_fmp4, ticks_to_nanos, unwrap_ts,
+    CompletedSegment, SegmentFormat, SegmentOutput, SegmenterEvent, SegmenterSpec,
+    OBJECT_TIMELINE_START, TS_HZ, TS_WRAP,
 };
 pub use writer::{FlowWriter, SegmentToWrite, Written};
 

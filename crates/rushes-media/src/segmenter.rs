@@ -40,6 +40,18 @@ pub struct SegmentOutput {
     pub prefix: String,
 }
 
+/// The container of the segment files.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SegmentFormat {
+    /// MPEG-TS: every segment decodes on its own.
+    #[default]
+    Ts,
+    /// Fragmented MP4 (CMAF-style): each file is an init part (`ftyp` + `moov`, the same
+    /// in every file) and a media part (`moof` + `mdat`), which [`split_fmp4`] separates.
+    /// Each file's own timeline starts at its first decode time 0.
+    Fmp4,
+}
+
 /// What [`Tools::run_segmenter`] runs.
 #[derive(Debug, Clone)]
 pub struct SegmenterSpec {
@@ -58,6 +70,7 @@ pub struct SegmenterSpec {
     pub stall_timeout: Option<Duration>,
     /// Kill ffmpeg after this long in all; `None` never (live inputs).
     pub timeout: Option<Duration>,
+    pub format: SegmentFormat,
 }
 
 /// A segment file ffmpeg has finished writing.
@@ -218,6 +231,14 @@ impl Tools {
                 args.push(m.into());
             }
             args.extend(out.codec_args.iter().map(OsString::from));
+            let (format, extension) = match spec.format {
+                SegmentFormat::Ts => ("mpegts", "ts"),
+                SegmentFormat::Fmp4 => {
+                    args.push("-segment_format_options".into());
+                    args.push("movflags=+frag_keyframe+empty_moov+default_base_moof".into());
+                    ("mp4", "mp4")
+                }
+            };
             for a in [
                 // The MPEG-TS muxer otherwise adds 1.4 s to every timestamp.
                 "-muxdelay",
@@ -229,7 +250,7 @@ impl Tools {
                 "-f",
                 "segment",
                 "-segment_format",
-                "mpegts",
+                format,
                 "-segment_time",
                 &segment_time,
                 "-reset_timestamps",
@@ -246,7 +267,7 @@ impl Tools {
             args.push(list.clone().into_os_string());
             args.push(
                 spec.dir
-                    .join(format!("{}%06d.ts", out.prefix))
+                    .join(format!("{}%06d.{extension}", out.prefix))
                     .into_os_string(),
             );
             tails.push(ListTail {
@@ -378,7 +399,8 @@ impl Tools {
         for (output, tail) in tails.iter_mut().enumerate() {
             for line in tail.read_new().await? {
                 let seg = self.parse_list_line(&spec.dir, output, tail.sequence, &line)?;
-                let seg = if seg.sequence == 0 {
+                // A fragmented MP4 file's own timeline starts at 0: its caller places it.
+                let seg = if seg.sequence == 0 && spec.format == SegmentFormat::Ts {
                     self.with_probed_start(seg).await?
                 } else {
                     seg
@@ -424,12 +446,10 @@ impl Tools {
         &self,
         mut seg: CompletedSegment,
     ) -> Result<CompletedSegment, MediaError> {
-        let packets = self.packet_list(&seg.path, None).await?;
-        let first = packets
-            .iter()
-            .filter_map(|(_, p)| p.pts)
-            .map(|pts| unwrap_ts(pts, seg.end))
-            .min();
+        let first = self
+            .first_pts_ticks(&seg.path, None, None)
+            .await?
+            .map(|pts| unwrap_ts(pts, seg.end));
         if let Some(first) = first {
             seg.start = first;
         }
@@ -441,6 +461,174 @@ impl Tools {
         }
         Ok(seg)
     }
+}
+
+impl Tools {
+    /// The lowest presentation time in `path` (of stream `stream` if given) as 90 kHz
+    /// ticks (the file's own timeline), reading at most `packets` packets if given.
+    pub async fn first_pts_ticks(
+        &self,
+        path: &Path,
+        packets: Option<u32>,
+        stream: Option<u32>,
+    ) -> Result<Option<i64>, MediaError> {
+        let mut args: Vec<OsString> = vec!["-v".into(), "error".into()];
+        if let Some(s) = stream {
+            args.push("-select_streams".into());
+            args.push(s.to_string().into());
+        }
+        if let Some(n) = packets {
+            args.push("-read_intervals".into());
+            args.push(format!("%+#{n}").into());
+        }
+        for a in ["-show_entries", "packet=pts_time", "-of", "csv=p=0"] {
+            args.push(a.into());
+        }
+        args.push(path.as_os_str().to_owned());
+        let refs: Vec<&std::ffi::OsStr> = args.iter().map(OsString::as_os_str).collect();
+        let mut lowest: Option<i64> = None;
+        crate::run::run_lines(&self.ffprobe, &refs, self.probe_timeout, |line| {
+            let v = line.trim().trim_end_matches(',');
+            if let Some(t) = seconds_to_ticks(v) {
+                lowest = Some(lowest.map_or(t, |l| l.min(t)));
+            }
+            Ok(())
+        })
+        .await?;
+        Ok(lowest)
+    }
+}
+
+/// A fragmented MP4 file's init part (`ftyp`, `moov`) and media part (the other
+/// top-level boxes: `styp`, `sidx`, `moof`, `mdat`; `mfra` is dropped, as it indexes the
+/// whole file). `None` when the bytes are not a sequence of MP4 boxes with a `moov`.
+pub fn split_fmp4(bytes: &[u8]) -> Option<(Vec<u8>, Vec<u8>)> {
+    let mut init = Vec::new();
+    let mut media = Vec::new();
+    let mut i = 0usize;
+    let mut saw_moov = false;
+    while i < bytes.len() {
+        let header = bytes.get(i..i + 8)?;
+        let mut size = u64::from(u32::from_be_bytes([
+            header[0], header[1], header[2], header[3],
+        ]));
+        let kind = &header[4..8];
+        if size == 1 {
+            let large = bytes.get(i + 8..i + 16)?;
+            size = u64::from_be_bytes(large.try_into().ok()?);
+        } else if size == 0 {
+            size = (bytes.len() - i) as u64;
+        }
+        let size = usize::try_from(size).ok()?;
+        if size < 8 {
+            return None;
+        }
+        let end = i.checked_add(size)?;
+        let body = bytes.get(i..end)?;
+        match kind {
+            b"ftyp" => init.extend_from_slice(body),
+            b"moov" => {
+                saw_moov = true;
+                init.extend_from_slice(body);
+            }
+            b"mfra" => {}
+            _ => media.extend_from_slice(body),
+        }
+        i = end;
+    }
+    saw_moov.then_some((init, media))
+}
+
+/// The timescale of the (first) track in an MP4 init part: `moov/trak/mdia/mdhd`.
+pub fn mp4_timescale(init: &[u8]) -> Option<u32> {
+    let moov = child_box(init, b"moov")?;
+    let trak = child_box(moov, b"trak")?;
+    let mdia = child_box(trak, b"mdia")?;
+    let mdhd = child_box(mdia, b"mdhd")?;
+    let version = *mdhd.first()?;
+    let at = if version == 1 { 4 + 8 + 8 } else { 4 + 4 + 4 };
+    let b = mdhd.get(at..at + 4)?;
+    Some(u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
+}
+
+/// The body of the first box of type `kind` directly inside `parent` (a sequence of
+/// boxes).
+fn child_box<'a>(parent: &'a [u8], kind: &[u8; 4]) -> Option<&'a [u8]> {
+    let mut i = 0usize;
+    while i + 8 <= parent.len() {
+        let size = u32::from_be_bytes(parent.get(i..i + 4)?.try_into().ok()?) as usize;
+        if size < 8 {
+            return None;
+        }
+        let end = i.checked_add(size)?;
+        if &parent[i + 4..i + 8] == kind {
+            return parent.get(i + 8..end);
+        }
+        i = end;
+    }
+    None
+}
+
+/// Adds `delta` (in the track's timescale) to the decode time (`tfdt`) of every fragment
+/// in a media part, so that fragments cut into separate files continue one timeline.
+/// `None` when a fragment has no `tfdt` or the time would not fit.
+pub fn shift_tfdt(media: &mut [u8], delta: i64) -> Option<()> {
+    let mut i = 0usize;
+    while i + 8 <= media.len() {
+        let size = u32::from_be_bytes(media.get(i..i + 4)?.try_into().ok()?) as usize;
+        if size < 8 {
+            return None;
+        }
+        let end = i.checked_add(size)?;
+        if &media[i + 4..i + 8] == b"moof" {
+            let moof = media.get_mut(i + 8..end)?;
+            let mut j = 0usize;
+            while j + 8 <= moof.len() {
+                let tsize = u32::from_be_bytes(moof.get(j..j + 4)?.try_into().ok()?) as usize;
+                if tsize < 8 {
+                    return None;
+                }
+                let tend = j.checked_add(tsize)?;
+                if &moof[j + 4..j + 8] == b"traf" {
+                    let traf = moof.get_mut(j + 8..tend)?;
+                    let mut k = 0usize;
+                    let mut found = false;
+                    while k + 8 <= traf.len() {
+                        let bsize =
+                            u32::from_be_bytes(traf.get(k..k + 4)?.try_into().ok()?) as usize;
+                        if bsize < 8 {
+                            return None;
+                        }
+                        if &traf[k + 4..k + 8] == b"tfdt" {
+                            let version = *traf.get(k + 8)?;
+                            if version == 1 {
+                                let f = traf.get_mut(k + 12..k + 20)?;
+                                let t =
+                                    i64::from_be_bytes(f.try_into().ok()?).checked_add(delta)?;
+                                if t < 0 {
+                                    return None;
+                                }
+                                f.copy_from_slice(&t.to_be_bytes());
+                            } else {
+                                let f = traf.get_mut(k + 12..k + 16)?;
+                                let t = i64::from(u32::from_be_bytes(f.try_into().ok()?))
+                                    .checked_add(delta)?;
+                                f.copy_from_slice(&u32::try_from(t).ok()?.to_be_bytes());
+                            }
+                            found = true;
+                        }
+                        k = k.checked_add(bsize)?;
+                    }
+                    if !found {
+                        return None;
+                    }
+                }
+                j = tend;
+            }
+        }
+        i = end;
+    }
+    Some(())
 }
 
 #[cfg(test)]
@@ -462,6 +650,29 @@ mod tests {
             assert_eq!(nanos_to_ticks(ticks_to_nanos(t).as_nanos()), t);
         }
         assert_eq!(ticks_to_nanos(3003).as_nanos(), 33_366_667);
+    }
+
+    #[test]
+    fn fmp4_splits_into_init_and_media() {
+        let bx = |kind: &[u8; 4], len: usize| {
+            let mut b = u32::try_from(len + 8).unwrap_or(0).to_be_bytes().to_vec();
+            b.extend_from_slice(kind);
+            b.extend(std::iter::repeat_n(7u8, len));
+            b
+        };
+        let file = [
+            bx(b"ftyp", 4),
+            bx(b"moov", 10),
+            bx(b"moof", 3),
+            bx(b"mdat", 5),
+            bx(b"mfra", 2),
+        ]
+        .concat();
+        let (init, media) = split_fmp4(&file).unwrap_or_default();
+        assert_eq!(init, [bx(b"ftyp", 4), bx(b"moov", 10)].concat());
+        assert_eq!(media, [bx(b"moof", 3), bx(b"mdat", 5)].concat());
+        assert_eq!(split_fmp4(&file[..20]), None);
+        assert_eq!(split_fmp4(&bx(b"mdat", 5)), None);
     }
 
     #[test]

@@ -7,7 +7,9 @@
 //! registration is sent again after no answer, the flow is read to see whether the first
 //! attempt landed, so a segment is never registered twice.
 
+use std::collections::HashMap;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
@@ -31,6 +33,9 @@ pub struct SegmentToWrite {
     pub remove_after: bool,
     /// When the file became complete (for the latency figures).
     pub completed_at: Instant,
+    /// The init segment the file needs (fragmented MP4), uploaded once per distinct
+    /// content and named by `init_object_id`.
+    pub init: Option<Arc<Vec<u8>>>,
 }
 
 /// A segment the store has registered.
@@ -60,6 +65,7 @@ pub struct FlowWriter {
 struct Uploaded {
     seg: SegmentToWrite,
     object_id: ObjectId,
+    init_object_id: Option<ObjectId>,
     bytes: u64,
 }
 
@@ -71,10 +77,18 @@ impl FlowWriter {
         segments: mpsc::Receiver<SegmentToWrite>,
         mut on_written: impl FnMut(Written),
     ) -> Result<(), RunError> {
+        let inits = Arc::new(tokio::sync::Mutex::new(
+            HashMap::<Arc<Vec<u8>>, ObjectId>::new(),
+        ));
         let uploads = futures::stream::unfold(segments, |mut rx| async move {
             rx.recv().await.map(|s| (s, rx))
         })
-        .map(|seg| self.upload(seg))
+        // Init segments in order, one at a time: each distinct one is uploaded once.
+        .then(move |seg| {
+            let (this, inits) = (self.clone(), inits.clone());
+            async move { this.with_init(seg, &inits).await }
+        })
+        .map(|r| self.upload_ready(r))
         .buffered(self.parallel.max(1))
         .ready_chunks(self.batch.max(1));
         futures::pin_mut!(uploads);
@@ -100,7 +114,67 @@ impl FlowWriter {
         Ok(())
     }
 
-    async fn upload(&self, seg: SegmentToWrite) -> Result<Uploaded, RunError> {
+    /// The object id of the segment's init segment, uploading it if it is new.
+    async fn with_init(
+        &self,
+        seg: SegmentToWrite,
+        inits: &tokio::sync::Mutex<HashMap<Arc<Vec<u8>>, ObjectId>>,
+    ) -> Result<(SegmentToWrite, Option<ObjectId>), RunError> {
+        let Some(bytes) = seg.init.clone() else {
+            return Ok((seg, None));
+        };
+        let mut known = inits.lock().await;
+        if let Some(id) = known.get(&bytes) {
+            return Ok((seg, Some(id.clone())));
+        }
+        let id = self.upload_bytes(bytes.clone()).await?;
+        known.insert(bytes, id.clone());
+        Ok((seg, Some(id)))
+    }
+
+    async fn upload_ready(
+        &self,
+        r: Result<(SegmentToWrite, Option<ObjectId>), RunError>,
+    ) -> Result<Uploaded, RunError> {
+        let (seg, init) = r?;
+        self.upload(seg, init).await
+    }
+
+    /// Uploads an init segment's bytes as a new object.
+    async fn upload_bytes(&self, bytes: Arc<Vec<u8>>) -> Result<ObjectId, RunError> {
+        let mut retry = Retry::new(self.retry_for);
+        loop {
+            let attempt = async {
+                let request = FlowStoragePost {
+                    limit: Some(1),
+                    ..FlowStoragePost::default()
+                };
+                let mut targets = self.client.allocate_storage(self.flow, &request).await?;
+                let Some(target) = targets.pop() else {
+                    return Ok(None);
+                };
+                let body = UploadBody::Bytes(bytes::Bytes::from(bytes.as_ref().clone()));
+                self.client.upload(&target.put_url, body).await?;
+                Ok::<_, rushes_client::Error>(Some(target.object_id))
+            };
+            match attempt.await {
+                Ok(Some(id)) => return Ok(id),
+                Ok(None) => {
+                    return Err(RunError::Refused(format!(
+                        "the store gave no upload URL for flow {}",
+                        self.flow
+                    )))
+                }
+                Err(e) => retry.wait_or_fail(e).await?,
+            }
+        }
+    }
+
+    async fn upload(
+        &self,
+        seg: SegmentToWrite,
+        init_object_id: Option<ObjectId>,
+    ) -> Result<Uploaded, RunError> {
         let bytes = tokio::fs::metadata(&seg.path)
             .await
             .map_err(|e| RunError::Local(format!("{}: {e}", seg.path.display())))?
@@ -126,6 +200,7 @@ impl FlowWriter {
                     return Ok(Uploaded {
                         seg,
                         object_id,
+                        init_object_id,
                         bytes,
                     })
                 }
@@ -148,6 +223,7 @@ impl FlowWriter {
             .iter()
             .map(|u| {
                 let mut p = SegmentPost::new(u.object_id.clone(), u.seg.timerange.into());
+                p.init_object_id = u.init_object_id.clone();
                 if u.seg.ts_offset != Timestamp::ZERO {
                     p.ts_offset = Some(u.seg.ts_offset);
                 }

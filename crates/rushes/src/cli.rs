@@ -105,6 +105,10 @@ pub struct ImportArgs {
     /// Re-encode to H.264 + AAC, for codecs MPEG-TS cannot carry as they are.
     #[arg(long)]
     pub transcode: bool,
+    /// Segment container: `ts` (MPEG-TS) or `fmp4` (fragmented MP4 with init segments,
+    /// bbc/tams application note 0024).
+    #[arg(long, default_value = "ts", value_parser = ["ts", "fmp4"])]
+    pub format: String,
     /// Place the first sample at this flow time (`SECONDS:NANOSECONDS`, or `now` for the
     /// current TAI time) instead of the media's own timestamps.
     #[arg(long)]

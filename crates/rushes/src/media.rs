@@ -50,6 +50,11 @@ pub async fn import(args: ImportArgs) -> anyhow::Result<()> {
         start: args.start.as_deref().map(parse_start).transpose()?,
         label: args.label.clone(),
         work_dir: args.work_dir.clone(),
+        format: if args.format == "fmp4" {
+            rushes_media::SegmentFormat::Fmp4
+        } else {
+            rushes_media::SegmentFormat::Ts
+        },
         ..ImportOptions::default()
     };
     let bar = if args.store.json {
