@@ -1,11 +1,10 @@
 //! The integration-test binary `import`: `rushes import FILE` run as the CLI binary against
 //! the real `rushes serve` on loopback, on media ffmpeg makes here (MPEG-TS segments, the
-//! default format). Every flow is read back
-//! through the API (segments, then each segment's bytes from its get_urls) and checked
-//! against the source: the decoded frames and the coded packets are the same (ffmpeg's
-//! `framemd5`), each segment's timerange is the time of the frames it holds, the segments
-//! tile the flow, and the flow metadata is read from the media. Every JSON body the store
-//! returns is validated against the spec's schemas.
+//! default format). Every flow is read back through the API (segments, then each segment's
+//! bytes from its get_urls) and checked against the source: the decoded frames and the
+//! coded packets are the same (ffmpeg's `framemd5`), each segment's timerange is the time
+//! of the frames it holds, the segments tile the flow, and the flow metadata is read from
+//! the media. Every JSON body the store returns is validated against the spec's schemas.
 #![allow(clippy::unwrap_used)]
 
 #[path = "api/harness.rs"]
