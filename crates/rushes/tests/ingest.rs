@@ -1,0 +1,707 @@
+//! The integration-test binary `ingest`: `rushes ingest LIVE-INPUT` run as the CLI binary
+//! against the real `rushes serve` on loopback. The live input is an HLS stream that ffmpeg
+//! makes in real time (testsrc2 + sine, H.264 with a key frame every second, AAC) and
+//! `python3 -m http.server` serves on 127.0.0.1; the same packets also go to a reference
+//! MPEG-TS file. The store is killed (SIGKILL) mid-run and started again on the same address
+//! and data; the flows must keep growing, end up holding every frame the ingest registered
+//! exactly once, in order, on a gapless timeline near the TAI wall clock, and be
+//! `closed_complete` after SIGINT. A live input that never delivers anything must fail
+//! clearly and leave no flows behind. Every JSON body read back is validated against the
+//! spec's schemas.
+#![allow(clippy::unwrap_used)]
+
+#[path = "api/schema.rs"]
+mod schema;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command as StdCommand, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use rushes_time::TimeRange;
+use serde_json::Value;
+use tempfile::TempDir;
+use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
+use tokio::process::{Child, Command};
+use tokio::sync::mpsc;
+
+/// TAI - UTC since 2017 (application note 0008): the store's timeline is TAI.
+const TAI_MINUS_UTC_NS: i128 = 37_000_000_000;
+/// One frame at 25 fps.
+const FRAME_NS: i128 = 40_000_000;
+/// How long the live source runs.
+const SOURCE_SECONDS: u32 = 30;
+/// How far (either way) the flows' times may be from the TAI wall clock at the moment they
+/// are compared with. The ingest anchors each run when its first segment completes, so
+/// the flow's time is the wall clock when a segment reaches the ingest: behind the capture
+/// by the HLS latency (a 1 s HLS segment, then up to a 1 s ingest segment) and, at the
+/// start, shifted by the burst of the three segments ffmpeg's HLS reader fetches behind
+/// the live edge (`live_start_index` -3). 5 s covers these with room for a loaded machine.
+const WALL_CLOCK_TOLERANCE_NS: i128 = 5_000_000_000;
+
+fn utc_now_ns() -> i128 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as i128
+}
+
+fn tai_now_ns() -> i128 {
+    utc_now_ns() + TAI_MINUS_UTC_NS
+}
+
+/// `[start, end)` of a bounded timerange string, in nanoseconds.
+fn bounds(tr: &str) -> (i128, i128) {
+    let parsed: TimeRange = tr.parse().unwrap_or_else(|e| panic!("{tr:?}: {e}"));
+    match parsed.nanos_half_open() {
+        Some((Some(s), Some(e))) => (s, e),
+        other => panic!("{tr:?} is not bounded: {other:?}"),
+    }
+}
+
+fn secs(ns: i128) -> String {
+    format!("{:.3} s", ns as f64 / 1e9)
+}
+
+/// A loopback port nothing listens on right now.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A child process's output lines, collected in the background.
+#[derive(Clone, Default)]
+struct Log(Arc<Mutex<String>>);
+
+impl Log {
+    fn push(&self, line: &str) {
+        let mut log = self.0.lock().unwrap();
+        log.push_str(line);
+        log.push('\n');
+    }
+
+    fn text(&self) -> String {
+        self.0.lock().unwrap().clone()
+    }
+
+    fn drain<R: AsyncRead + Unpin + Send + 'static>(&self, reader: R) {
+        let log = self.clone();
+        tokio::spawn(async move {
+            let mut lines = BufReader::new(reader).lines();
+            while let Ok(Some(line)) = lines.next_line().await {
+                log.push(&line);
+            }
+        });
+    }
+}
+
+fn without_rushes_env(cmd: &mut Command) {
+    for (key, _) in std::env::vars_os() {
+        if key.to_string_lossy().starts_with("RUSHES_") {
+            cmd.env_remove(&key);
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// The store
+
+/// `rushes serve` on SQLite and local disk in a temporary data dir, started again on the
+/// same address and data after a crash.
+struct Store {
+    data_dir: TempDir,
+    /// `127.0.0.1:PORT`, fixed by the first start.
+    addr: Option<String>,
+    child: Option<Child>,
+    log: Log,
+    http: reqwest::Client,
+}
+
+impl Store {
+    async fn start() -> Store {
+        let mut store = Store {
+            data_dir: tempfile::Builder::new()
+                .prefix("rushes-ingest-test-")
+                .tempdir()
+                .unwrap(),
+            addr: None,
+            child: None,
+            log: Log::default(),
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(10))
+                .build()
+                .unwrap(),
+        };
+        store.spawn().await;
+        store
+    }
+
+    fn base_url(&self) -> String {
+        format!("http://{}", self.addr.as_ref().unwrap())
+    }
+
+    async fn spawn(&mut self) {
+        assert!(self.child.is_none());
+        let listen = self.addr.clone().unwrap_or_else(|| "127.0.0.1:0".into());
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_rushes"));
+        cmd.args(["serve", "--listen", &listen, "--data-dir"])
+            .arg(self.data_dir.path())
+            .env("RUST_LOG", "warn")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
+        without_rushes_env(&mut cmd);
+        let mut child = cmd.spawn().unwrap();
+        self.log.push("--- server started ---");
+        self.log.drain(child.stderr.take().unwrap());
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let url = tokio::time::timeout(Duration::from_secs(30), async {
+            while let Ok(Some(line)) = lines.next_line().await {
+                if let Some(url) = line.trim().strip_prefix("rushes listening on ") {
+                    return Some(url.trim_end_matches('/').to_owned());
+                }
+                self.log.push(&line);
+            }
+            None
+        })
+        .await
+        .ok()
+        .flatten()
+        .unwrap_or_else(|| panic!("rushes serve did not start:\n{}", self.log.text()));
+        let addr = url.strip_prefix("http://").unwrap().to_owned();
+        if let Some(fixed) = &self.addr {
+            assert_eq!(&addr, fixed, "the server came back on another address");
+        }
+        self.addr = Some(addr);
+        self.log.drain(lines.into_inner());
+        self.child = Some(child);
+    }
+
+    /// SIGKILL: no clean shutdown.
+    async fn kill(&mut self) {
+        self.child.take().unwrap().kill().await.unwrap();
+        self.log.push("--- server killed ---");
+    }
+
+    async fn get_json(&self, path_or_url: &str) -> (Value, Option<String>) {
+        let url = if path_or_url.starts_with("http") {
+            path_or_url.to_owned()
+        } else {
+            format!("{}{path_or_url}", self.base_url())
+        };
+        let resp = self.http.get(&url).send().await.unwrap();
+        assert_eq!(resp.status(), 200, "GET {url}");
+        let link = resp
+            .headers()
+            .get("link")
+            .map(|v| v.to_str().unwrap().to_owned());
+        (resp.json().await.unwrap(), link)
+    }
+
+    /// The flow with its timerange, validated.
+    async fn flow(&self, id: &str) -> Value {
+        let (body, _) = self
+            .get_json(&format!("/flows/{id}?include_timerange=true"))
+            .await;
+        schema::assert_valid("flow-get.json", &body);
+        body
+    }
+
+    /// The end of the flow's timerange (ns), if it has segments.
+    async fn flow_end(&self, id: &str) -> Option<i128> {
+        let flow = self.flow(id).await;
+        let tr = flow["timerange"].as_str()?;
+        match tr.parse::<TimeRange>().unwrap().nanos_half_open() {
+            Some((_, Some(end))) => Some(end),
+            _ => None,
+        }
+    }
+
+    /// Every segment of the flow in timeline order, following the Link headers.
+    async fn segments(&self, id: &str) -> Vec<Value> {
+        let mut all = Vec::new();
+        let mut next = Some(format!("/flows/{id}/segments?limit=16"));
+        while let Some(url) = next.take() {
+            let (page, link) = self.get_json(&url).await;
+            schema::assert_valid_list("flow-segment.json", &page);
+            all.extend(page.as_array().unwrap().iter().cloned());
+            next = link.map(|l| {
+                assert!(l.ends_with("rel=\"next\""), "{l}");
+                l.split(['<', '>']).nth(1).unwrap().to_owned()
+            });
+        }
+        all
+    }
+
+    /// Downloads every segment (through its first get_url) and writes their concatenation.
+    async fn download(&self, segments: &[Value], to: &Path) {
+        let mut bytes = Vec::new();
+        for seg in segments {
+            let url = seg["get_urls"][0]["url"].as_str().expect("a get_url");
+            let resp = self.http.get(url).send().await.unwrap();
+            assert_eq!(resp.status(), 200, "GET {url}");
+            bytes.extend_from_slice(&resp.bytes().await.unwrap());
+        }
+        std::fs::write(to, bytes).unwrap();
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// The live source
+
+/// ffmpeg making a live HLS stream (and the same packets as a reference MPEG-TS file) in
+/// real time, served over HTTP on loopback.
+struct LiveSource {
+    dir: TempDir,
+    ffmpeg: Child,
+    ffmpeg_log: Log,
+    http: Child,
+    url: String,
+}
+
+impl LiveSource {
+    async fn start(seconds: u32) -> LiveSource {
+        let dir = tempfile::tempdir().unwrap();
+        let playlist = dir.path().join("live.m3u8");
+        let reference = dir.path().join("reference.ts");
+        let tee = format!(
+            "[f=hls:hls_time=1:hls_list_size=6:hls_flags=delete_segments+omit_endlist]{}|[f=mpegts]{}",
+            playlist.display(),
+            reference.display()
+        );
+        let mut ffmpeg = Command::new("ffmpeg")
+            .args(["-nostdin", "-v", "error", "-re"])
+            .args(["-f", "lavfi", "-i", "testsrc2=size=320x240:rate=25"])
+            .args(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000"])
+            .args(["-t", &seconds.to_string(), "-map", "0:v", "-map", "1:a"])
+            .args([
+                "-c:v",
+                "libx264",
+                "-preset",
+                "ultrafast",
+                "-pix_fmt",
+                "yuv420p",
+            ])
+            .args(["-g", "25", "-keyint_min", "25", "-sc_threshold", "0"])
+            .args(["-c:a", "aac", "-f", "tee", &tee])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
+        let ffmpeg_log = Log::default();
+        ffmpeg_log.drain(ffmpeg.stderr.take().unwrap());
+        let port = free_port();
+        let http = Command::new("python3")
+            .args([
+                "-m",
+                "http.server",
+                "--bind",
+                "127.0.0.1",
+                &port.to_string(),
+            ])
+            .arg("--directory")
+            .arg(dir.path())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
+        let source = LiveSource {
+            url: format!("http://127.0.0.1:{port}/live.m3u8"),
+            dir,
+            ffmpeg,
+            ffmpeg_log,
+            http,
+        };
+        // Ready when the playlist is served with a segment in it.
+        let client = reqwest::Client::new();
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            if let Ok(resp) = client.get(&source.url).send().await {
+                if resp.status() == 200 && resp.text().await.unwrap().contains(".ts") {
+                    break;
+                }
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the live source never served its playlist:\n{}",
+                source.ffmpeg_log.text()
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        source
+    }
+
+    fn reference(&self) -> PathBuf {
+        self.dir.path().join("reference.ts")
+    }
+
+    /// Waits for ffmpeg to end by itself (`-t`), asserting it succeeded.
+    async fn finish(&mut self) {
+        let status = tokio::time::timeout(Duration::from_secs(40), self.ffmpeg.wait())
+            .await
+            .expect("the live source ends")
+            .unwrap();
+        assert!(status.success(), "source: {}", self.ffmpeg_log.text());
+    }
+}
+
+impl Drop for LiveSource {
+    fn drop(&mut self) {
+        let _ = self.http.start_kill();
+        let _ = self.ffmpeg.start_kill();
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// The ingest
+
+/// A running `rushes ingest --json`: its stdout lines as they come, its stderr collected.
+struct Ingest {
+    child: Child,
+    lines: mpsc::UnboundedReceiver<String>,
+    stderr: Log,
+}
+
+impl Ingest {
+    fn start(input: &str, tams_url: &str, args: &[&str]) -> Ingest {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_rushes"));
+        cmd.args(["ingest", input, "--tams-url", tams_url, "--json"])
+            .args(args)
+            .env("RUST_BACKTRACE", "0")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
+        without_rushes_env(&mut cmd);
+        let mut child = cmd.spawn().unwrap();
+        let stderr = Log::default();
+        stderr.drain(child.stderr.take().unwrap());
+        let (tx, lines) = mpsc::unbounded_channel();
+        let stdout = child.stdout.take().unwrap();
+        tokio::spawn(async move {
+            let mut lines = BufReader::new(stdout).lines();
+            while let Ok(Some(line)) = lines.next_line().await {
+                let _ = tx.send(line);
+            }
+        });
+        Ingest {
+            child,
+            lines,
+            stderr,
+        }
+    }
+
+    /// The next stdout line as JSON, within `within`.
+    async fn next_json(&mut self, within: Duration) -> Value {
+        let line = tokio::time::timeout(within, self.lines.recv())
+            .await
+            .unwrap_or_else(|_| panic!("no output within {within:?}:\n{}", self.stderr.text()))
+            .unwrap_or_else(|| panic!("the ingest ended:\n{}", self.stderr.text()));
+        serde_json::from_str(&line).unwrap_or_else(|e| panic!("{line:?} is not JSON: {e}"))
+    }
+
+    fn assert_running(&mut self) {
+        if let Some(status) = self.child.try_wait().unwrap() {
+            panic!("the ingest exited ({status}):\n{}", self.stderr.text());
+        }
+    }
+
+    /// SIGINT, then waits for the exit; returns whether it succeeded.
+    async fn interrupt(&mut self) -> bool {
+        let pid = self.child.id().unwrap();
+        let sent = StdCommand::new("kill")
+            .args(["-INT", &pid.to_string()])
+            .status()
+            .unwrap();
+        assert!(sent.success());
+        tokio::time::timeout(Duration::from_secs(20), self.child.wait())
+            .await
+            .expect("the ingest stops within 20 s of SIGINT")
+            .unwrap()
+            .success()
+    }
+}
+
+fn flow_of(ids: &Value, role: &str) -> String {
+    ids["flows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["role"] == role)
+        .unwrap_or_else(|| panic!("no {role} flow in {ids}"))["flow_id"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+/// Waits until the flow's timerange ends after `after` (ns), returning the new end.
+async fn end_after(store: &Store, flow: &str, after: Option<i128>, within: Duration) -> i128 {
+    let deadline = Instant::now() + within;
+    loop {
+        if let Some(end) = store.flow_end(flow).await {
+            if after.is_none_or(|a| end > a) {
+                return end;
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "flow {flow} did not grow past {after:?} within {within:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// The md5 of every decoded video frame of `path`, in order.
+fn frame_md5s(path: &Path) -> Vec<String> {
+    let out = StdCommand::new("ffmpeg")
+        .args(["-nostdin", "-v", "error", "-i"])
+        .arg(path)
+        .args(["-map", "0:v:0", "-f", "framemd5", "-"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "framemd5 of {}: {}",
+        path.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .map(|l| l.rsplit(',').next().unwrap().trim().to_owned())
+        .collect()
+}
+
+/// Asserts the segments tile `[first start, last end)`: each starts where the previous
+/// ended (no overlap, no gap), and returns `(first start, last end)`.
+fn assert_tiled(role: &str, segments: &[Value]) -> (i128, i128) {
+    assert!(!segments.is_empty(), "the {role} flow has no segments");
+    let ranges: Vec<(i128, i128)> = segments
+        .iter()
+        .map(|s| bounds(s["timerange"].as_str().unwrap()))
+        .collect();
+    for (i, w) in ranges.windows(2).enumerate() {
+        let ((_, prev_end), (start, end)) = (w[0], w[1]);
+        assert!(start < end, "{role} segment {} is empty", i + 1);
+        assert!(
+            start >= prev_end,
+            "{role} segment {} overlaps the previous by {}",
+            i + 1,
+            secs(prev_end - start)
+        );
+        // One ffmpeg run and an input without gaps: the media's timestamps place every
+        // segment, so there is nothing to leave empty.
+        assert_eq!(
+            start,
+            prev_end,
+            "{role} segment {} leaves a gap of {} after the previous",
+            i + 1,
+            secs(start - prev_end)
+        );
+    }
+    (ranges[0].0, ranges[ranges.len() - 1].1)
+}
+
+// ---------------------------------------------------------------------------------------
+// Tests
+
+#[tokio::test]
+async fn a_live_hls_stream_grows_flows_on_tai_through_a_store_crash() {
+    let mut store = Store::start().await;
+    let mut source = LiveSource::start(SOURCE_SECONDS).await;
+    let work = tempfile::tempdir().unwrap();
+    let started_utc = utc_now_ns();
+    let mut ingest = Ingest::start(
+        &source.url,
+        &store.base_url(),
+        &["--work-dir", work.path().to_str().unwrap()],
+    );
+
+    // The ids come as soon as the flows exist.
+    let ids = ingest.next_json(Duration::from_secs(20)).await;
+    let video = flow_of(&ids, "video");
+    let audio = flow_of(&ids, "audio");
+    let collection = ids["flow_id"].as_str().unwrap().to_owned();
+
+    // (a) The flow grows while it records.
+    let mut end = end_after(&store, &video, None, Duration::from_secs(15)).await;
+    let flow = store.flow(&video).await;
+    assert_eq!(flow["status"], "ingesting", "{flow}");
+    for _ in 0..3 {
+        tokio::time::sleep(Duration::from_millis(1200)).await;
+        let next = store.flow_end(&video).await.unwrap();
+        assert!(
+            next > end,
+            "the timerange did not grow in 1.2 s: {} then {}",
+            secs(end),
+            secs(next)
+        );
+        end = next;
+    }
+
+    // (b) The store crashes and is down for 3 s; the ingest keeps going.
+    store.kill().await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    ingest.assert_running();
+    store.spawn().await;
+    end = end_after(&store, &video, Some(end), Duration::from_secs(15)).await;
+    for _ in 0..2 {
+        end = end_after(&store, &video, Some(end), Duration::from_secs(5)).await;
+    }
+    ingest.assert_running();
+
+    // (c) The source ends; the ingest is stopped.
+    source.finish().await;
+    let source_end_tai = tai_now_ns();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert!(
+        ingest.interrupt().await,
+        "the ingest failed on SIGINT:\n{}",
+        ingest.stderr.text()
+    );
+    let status = ingest.next_json(Duration::from_secs(1)).await;
+    assert_eq!(status["state"], "stopped", "{status}");
+    assert_eq!(status["runs"], 1, "ffmpeg was restarted: {status}");
+    let reported = |flow: &str| {
+        status["flows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["flow_id"] == flow)
+            .unwrap()["segments"]
+            .as_u64()
+            .unwrap()
+    };
+
+    for id in [&video, &audio, &collection] {
+        let flow = store.flow(id).await;
+        assert_eq!(flow["status"], "closed_complete", "{flow}");
+    }
+
+    let video_segments = store.segments(&video).await;
+    let audio_segments = store.segments(&audio).await;
+    // Registered once each: as many segments as the ingest registered, none twice.
+    assert_eq!(video_segments.len() as u64, reported(&video));
+    assert_eq!(audio_segments.len() as u64, reported(&audio));
+    let (v_start, v_end) = assert_tiled("video", &video_segments);
+    let (a_start, a_end) = assert_tiled("audio", &audio_segments);
+
+    // (d) On TAI: the first segment starts near the moment the ingest started, the last
+    // ends near the moment the source ended (the unfinished last segment is dropped).
+    let started_tai = started_utc + TAI_MINUS_UTC_NS;
+    assert!(
+        (v_start - started_tai).abs() <= WALL_CLOCK_TOLERANCE_NS,
+        "the video starts {} from the ingest's start on TAI",
+        secs(v_start - started_tai)
+    );
+    assert!(
+        (v_end - source_end_tai).abs() <= WALL_CLOCK_TOLERANCE_NS,
+        "the video ends {} from the source's end on TAI",
+        secs(v_end - source_end_tai)
+    );
+    // Recorded together, the flows line up: the audio's segments cut at other times, but
+    // cover the same span to within a segment.
+    assert!((a_start - v_start).abs() <= 1_000_000_000, "audio start");
+    assert!((a_end - v_end).abs() <= 1_000_000_000, "audio end");
+
+    // Every frame once: the frames of the concatenated segments are a run of the
+    // source's frames with none missing or repeated, and fill the timeline at 40 ms each.
+    let got = work.path().join("video.ts");
+    store.download(&video_segments, &got).await;
+    let frames = frame_md5s(&got);
+    let reference = frame_md5s(&source.reference());
+    assert_eq!(
+        reference.len(),
+        (SOURCE_SECONDS * 25) as usize,
+        "the reference"
+    );
+    let mut unique = reference.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(
+        unique.len(),
+        reference.len(),
+        "testsrc2 frames are distinct"
+    );
+    let covered = v_end - v_start;
+    assert_eq!(
+        covered % FRAME_NS,
+        0,
+        "{} is not whole frames",
+        secs(covered)
+    );
+    assert_eq!(
+        frames.len() as i128,
+        covered / FRAME_NS,
+        "frames in the segments vs their timeline"
+    );
+    let first = reference
+        .iter()
+        .position(|m| *m == frames[0])
+        .expect("the first ingested frame is a source frame");
+    for (k, md5) in frames.iter().enumerate() {
+        assert_eq!(
+            reference.get(first + k),
+            Some(md5),
+            "ingested frame {k} is not source frame {} (missing, repeated or reordered)",
+            first + k
+        );
+    }
+    // The run spans the crash: at least 20 of the source's 30 s (the probe, the HLS
+    // latency and the dropped last segment take the rest).
+    assert!(
+        frames.len() >= 20 * 25,
+        "only {} frames were ingested (source frames {first}..)",
+        frames.len()
+    );
+    eprintln!(
+        "ingested source frames {first}..{} in {} video and {} audio segments; the video \
+         started {} after the ingest and ended {} after the source (TAI)",
+        first + frames.len(),
+        video_segments.len(),
+        audio_segments.len(),
+        secs(v_start - started_tai),
+        secs(v_end - source_end_tai)
+    );
+}
+
+#[tokio::test]
+async fn a_live_input_that_never_delivers_fails_clearly_and_makes_no_flows() {
+    let store = Store::start().await;
+    let input = format!("udp://127.0.0.1:{}", free_port());
+    let mut ingest = Ingest::start(
+        &input,
+        &store.base_url(),
+        &["--no-reconnect", "--stall-timeout", "2"],
+    );
+    let started = Instant::now();
+    let status = tokio::time::timeout(Duration::from_secs(50), ingest.child.wait())
+        .await
+        .expect("the ingest gives up within 50 s")
+        .unwrap();
+    let elapsed = started.elapsed();
+    let stderr = ingest.stderr.text();
+    assert!(!status.success(), "exited with {status}:\n{stderr}");
+    // The probe waits for the input for 30 s, whatever --stall-timeout says.
+    assert!(elapsed >= Duration::from_secs(2), "{elapsed:?}");
+    assert!(
+        stderr.contains(&input) && stderr.contains("did not finish within 30s"),
+        "the message names neither the input nor the wait:\n{stderr}"
+    );
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    // No --json line: nothing was made.
+    assert!(ingest.lines.recv().await.is_none(), "printed ids");
+    let (flows, _) = store.get_json("/flows").await;
+    assert_eq!(flows, serde_json::json!([]), "flows were made");
+    let (sources, _) = store.get_json("/sources").await;
+    assert_eq!(sources, serde_json::json!([]), "sources were made");
+}
