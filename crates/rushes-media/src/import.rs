@@ -510,7 +510,9 @@ pub async fn import_file(
                     let next_start = seg.start;
                     if let Some(prev) = held[i].replace(seg) {
                         if let Some((i, w)) = forward(prev, next_start, &mut skipped)? {
-                            let w = fmp4_parts(tools, w, opts.format, &mut last_init[i]).await?;
+                            let next = held[i].as_ref().map(|s| s.path.as_path());
+                            let w =
+                                fmp4_parts(tools, w, next, opts.format, &mut last_init[i]).await?;
                             write_txs[i].send(w).await.map_err(|_| RunError::Stopped)?;
                         }
                     }
@@ -520,7 +522,7 @@ pub async fn import_file(
         for seg in held.into_iter().flatten() {
             let end = seg.end;
             if let Some((i, w)) = forward(seg, end, &mut skipped)? {
-                let w = fmp4_parts(tools, w, opts.format, &mut last_init[i]).await?;
+                let w = fmp4_parts(tools, w, None, opts.format, &mut last_init[i]).await?;
                 write_txs[i].send(w).await.map_err(|_| RunError::Stopped)?;
             }
         }
@@ -596,9 +598,15 @@ pub async fn import_file(
 /// For fragmented MP4: the file's init part (shared with the previous segment when the
 /// bytes are the same), its media part written beside it, and `ts_offset` from the
 /// file's own first presentation time.
+///
+/// Every file's init part is taken from the file after it when there is one: ffmpeg
+/// writes a file's `moov` before its first packet, so the first file of an input whose
+/// codec configuration is only known from the packets (AAC in MPEG-TS) lacks it; from the
+/// second file on, the init parts are the same.
 async fn fmp4_parts(
     tools: &Tools,
     mut w: SegmentToWrite,
+    next: Option<&Path>,
     format: SegmentFormat,
     last_init: &mut Option<Arc<Vec<u8>>>,
 ) -> Result<SegmentToWrite, RunError> {
@@ -611,12 +619,22 @@ async fn fmp4_parts(
         .await?
         .unwrap_or(0);
     let bytes = tokio::fs::read(&w.path).await.map_err(local)?;
-    let (init, media) = split_fmp4(&bytes).ok_or_else(|| {
+    let not_fmp4 = |p: &Path| {
         RunError::Local(format!(
             "{}: not a fragmented MP4 file with a moov box",
-            w.path.display()
+            p.display()
         ))
-    })?;
+    };
+    let (init, media) = split_fmp4(&bytes).ok_or_else(|| not_fmp4(&w.path))?;
+    let init = match next {
+        Some(next) => {
+            let bytes = tokio::fs::read(next)
+                .await
+                .map_err(|e| RunError::Local(format!("{}: {e}", next.display())))?;
+            split_fmp4(&bytes).ok_or_else(|| not_fmp4(next))?.0
+        }
+        None => init,
+    };
     // Each file's decode times restart at 0: move its fragments onto the run's timeline
     // (where the segment starts), so the media parts play in sequence after one init and
     // the object's own timeline is the one `ts_offset` was computed for.

@@ -814,3 +814,90 @@ async fn timestamps_that_wrap_import_whole() {
     );
     assert_metadata(&setup, &summary, (25, 1)).await;
 }
+
+/// `--format fmp4` (application note 0024): every segment names the same init object;
+/// the init followed by the media segments in order decodes to exactly the source's
+/// frames; the flows say `video/mp4` with `init_segments`, and their timelines are the
+/// same as an MPEG-TS import's (the media's own timestamps).
+#[tokio::test]
+async fn fragmented_mp4_segments_share_one_init_and_play_in_order() {
+    let setup = Setup::new().await;
+    let file = make_ts(setup.path(), "source.ts", "25", 100, 25, &[]);
+    let summary = setup
+        .import(&file, &["--segment-duration", "1", "--format", "fmp4"])
+        .await
+        .summary();
+    for (role, map, sel) in [("video", "0:v", "v:0"), ("audio", "0:a", "a:0")] {
+        let id = flow_of(&summary, role);
+        let flow = setup.flow(&id).await;
+        assert_eq!(flow["container"], "video/mp4", "{role}");
+        assert_eq!(flow["essence_parameters"]["init_segments"], true, "{role}");
+        let segments = setup.segments(&id).await;
+        assert!(segments.len() >= 3, "{role}: {} segments", segments.len());
+        let inits: std::collections::BTreeSet<&str> = segments
+            .iter()
+            .map(|s| s["init_object"]["object_id"].as_str().expect("init_object"))
+            .collect();
+        assert_eq!(inits.len(), 1, "{role}: one init object for the flow");
+
+        // The init once, then every media segment.
+        let init_url = segments[0]["init_object"]["get_urls"][0]["url"]
+            .as_str()
+            .unwrap();
+        let mut all = expect_status(setup.server.get(init_url).await, StatusCode::OK)
+            .await
+            .bytes()
+            .await
+            .unwrap()
+            .to_vec();
+        for s in &segments {
+            let url = s["get_urls"][0]["url"].as_str().unwrap();
+            let bytes = expect_status(setup.server.get(url).await, StatusCode::OK)
+                .await
+                .bytes()
+                .await
+                .unwrap();
+            assert_ne!(
+                &bytes[4..8],
+                b"ftyp",
+                "{role}: a media segment holds no init"
+            );
+            all.extend_from_slice(&bytes);
+        }
+        let whole = setup.path().join(format!("{role}.mp4"));
+        std::fs::write(&whole, &all).unwrap();
+
+        // Decoded frames: the same count and checksums (the coded packets differ in
+        // framing: Annex B start codes in MPEG-TS, length prefixes in MP4).
+        let md5s = |lines: Vec<String>| -> Vec<String> {
+            lines
+                .iter()
+                .map(|l| l.rsplit(',').next().unwrap_or_default().to_owned())
+                .collect()
+        };
+        let want = md5s(framemd5(&file, map, false));
+        let got = md5s(framemd5(&whole, "0", false));
+        assert_eq!(got.len(), want.len(), "{role}: frames read back");
+        assert_eq!(got, want, "{role}: decoded frames");
+
+        // Contiguous segments, starting at the stream's first sample.
+        let mut prev_end = None;
+        for s in &segments {
+            let (start, end) = range(&s["timerange"]);
+            assert!(end > start);
+            if let Some(p) = prev_end {
+                assert_eq!(start, p, "{role}: segments are contiguous");
+            }
+            prev_end = Some(end);
+        }
+        if role == "video" {
+            let (flow_start, _) = range(&flow["timerange"]);
+            let start_pts = first_pts(&file, sel);
+            assert!(
+                (flow_start * NINTHS_PER_NS - i128::from(start_pts) * NINTHS_PER_TICK).abs()
+                    <= NINTHS_PER_NS / 2,
+                "video flow starts at {flow_start} ns, the file at {start_pts} ticks"
+            );
+        }
+    }
+}
