@@ -86,12 +86,18 @@ pub async fn serve(args: Settings) -> anyhow::Result<()> {
         },
     };
     let open = auth.is_open();
-    let app = rushes_api::secured_router(
-        state,
-        rushes_api::media::router_for(store.media()),
-        auth,
-        cors,
+    // Ingest jobs (docs/JOBS.md) write through this node's own API, behind its auth.
+    let jobs = crate::jobs::Jobs::new(
+        crate::jobs::base_url_of(local),
+        args.data_dir.join("jobs"),
+        open,
     );
+    let extra = rushes_api::media::router_for(store.media()).merge(crate::jobs::router(
+        jobs.clone(),
+        auth.clone(),
+        &state.limits,
+    ));
+    let app = rushes_api::secured_router(state, extra, auth, cors);
 
     if !open {
         tracing::info!("authentication required on every TAMS path (media URLs are signed)");
@@ -109,6 +115,11 @@ pub async fn serve(args: Settings) -> anyhow::Result<()> {
     // Install the signal handlers before announcing the address, so that a signal sent
     // as soon as the address is known stops the server cleanly.
     let shutdown = shutdown_signal()?;
+    // Jobs stop while the server still answers: their last writes go through it.
+    let shutdown = async move {
+        shutdown.await;
+        jobs.shutdown(JOBS_STOP_WAIT).await;
+    };
     tracing::info!(data_dir = %args.data_dir.display(), %public_url, "store ready");
     println!("rushes listening on http://{local}");
 
@@ -124,6 +135,10 @@ pub async fn serve(args: Settings) -> anyhow::Result<()> {
     tracing::info!("stopped");
     Ok(())
 }
+
+/// How long a shutdown waits for ingest jobs to register their last segments and close
+/// their flows.
+const JOBS_STOP_WAIT: Duration = Duration::from_secs(10);
 
 /// A future that resolves on SIGINT or SIGTERM; the handlers are installed when this is
 /// called, not when the future is first polled.

@@ -306,10 +306,17 @@ impl Refusal {
 }
 
 /// The permission a request needs, by method and path:
-/// webhooks (`/service/webhooks*`) and `POST /service` need admin; otherwise
-/// `GET`/`HEAD` read, `PUT`/`POST` write, `DELETE` delete; any other method read.
+/// webhooks (`/service/webhooks*`) and `POST /service` need admin; jobs
+/// (`/x-rushes/jobs*`, docs/JOBS.md) need write to start or stop one (stopping deletes
+/// nothing); otherwise `GET`/`HEAD` read, `PUT`/`POST` write, `DELETE` delete; any other
+/// method read.
 pub fn required_permission(method: &Method, path: &str) -> Permission {
     let path = path.trim_end_matches('/');
+    if (path == "/x-rushes/jobs" || path.starts_with("/x-rushes/jobs/"))
+        && matches!(*method, Method::POST | Method::DELETE)
+    {
+        return Permission::Write;
+    }
     if path == "/service/webhooks" || path.starts_with("/service/webhooks/") {
         return Permission::Admin;
     }
@@ -457,6 +464,10 @@ mod tests {
             (Method::DELETE, "/service/webhooks/abc", Admin),
             (Method::GET, "/service/storage-backends", Read),
             (Method::GET, "/service/webhooksx", Read),
+            (Method::GET, "/x-rushes/jobs", Read),
+            (Method::POST, "/x-rushes/jobs", Write),
+            (Method::DELETE, "/x-rushes/jobs/abc", Write),
+            (Method::DELETE, "/x-rushes/jobsx", Delete),
         ];
         for (m, p, want) in cases {
             assert_eq!(required_permission(&m, p), want, "{m} {p}");

@@ -1,0 +1,483 @@
+//! The integration-test binary `jobs`: the jobs API (`/x-rushes/jobs`, docs/JOBS.md) of
+//! the real `rushes serve` on loopback, ingesting a live MPEG-TS stream that ffmpeg sends
+//! over UDP on loopback: a job started, listed, growing its flows, stopped (flows
+//! closed); bad bodies and unknown ids; basic authentication (the job writes with the
+//! credentials that started it); a server shutdown that stops its jobs cleanly.
+#![allow(clippy::unwrap_used)]
+
+#[path = "api/harness.rs"]
+mod harness;
+#[path = "api/schema.rs"]
+mod schema;
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use base64::Engine;
+use harness::{assert_error, expect_json, header, TestServer};
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+use tokio::io::AsyncWriteExt;
+use tokio::process::{Child, Command};
+
+/// How long a job may take to reach a state the test waits for.
+const WAIT: Duration = Duration::from_secs(90);
+
+/// ffmpeg sending test video and audio as MPEG-TS over UDP to a loopback port, in real
+/// time; killed when dropped.
+struct LiveSource {
+    _child: Child,
+    port: u16,
+}
+
+impl LiveSource {
+    fn start() -> LiveSource {
+        let port = std::net::UdpSocket::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = Command::new("ffmpeg")
+            .args(["-hide_banner", "-loglevel", "error", "-nostdin", "-re"])
+            .args(["-f", "lavfi", "-i", "testsrc2=size=320x240:rate=25"])
+            .args(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000"])
+            .args(["-c:v", "libx264", "-preset", "ultrafast", "-g", "25"])
+            .args(["-c:a", "aac", "-f", "mpegts"])
+            .arg(format!("udp://127.0.0.1:{port}?pkt_size=1316"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("run ffmpeg");
+        LiveSource {
+            _child: child,
+            port,
+        }
+    }
+
+    /// The input a job reads it from.
+    fn input(&self) -> String {
+        format!(
+            "udp://127.0.0.1:{}?fifo_size=1000000&overrun_nonfatal=1",
+            self.port
+        )
+    }
+}
+
+/// A request with `authorization`, if any.
+fn request(
+    server: &TestServer,
+    method: Method,
+    path: &str,
+    authorization: Option<&str>,
+) -> reqwest::RequestBuilder {
+    let r = server.request(method, path);
+    match authorization {
+        Some(a) => r.header("authorization", a),
+        None => r,
+    }
+}
+
+async fn get_json(server: &TestServer, path: &str, authorization: Option<&str>) -> Value {
+    let resp = request(server, Method::GET, path, authorization)
+        .send()
+        .await
+        .unwrap();
+    expect_json(resp, StatusCode::OK).await
+}
+
+/// `POST /x-rushes/jobs` of an ingest of `input`: the 201's job, its `Location` checked.
+async fn start_job(server: &TestServer, input: &str, authorization: Option<&str>) -> Value {
+    let resp = request(server, Method::POST, "/x-rushes/jobs", authorization)
+        .json(
+            &json!({"kind": "ingest", "input": input, "label": "jobs test", "segment_duration": 1}),
+        )
+        .send()
+        .await
+        .unwrap();
+    let location = header(&resp, "location");
+    let job = expect_json(resp, StatusCode::CREATED).await;
+    let id = job["id"].as_str().unwrap();
+    assert_eq!(location.as_deref(), Some(&*format!("/x-rushes/jobs/{id}")));
+    assert_eq!(job["kind"], "ingest");
+    assert_eq!(job["request"]["input"], input);
+    assert_eq!(job["request"]["segment_duration"], 1.0);
+    assert_eq!(job["request"]["transcode"], false);
+    assert_eq!(job["stop_requested"], false);
+    assert!(job["created"].as_str().unwrap().ends_with('Z'), "{job}");
+    let state = job["status"]["state"].as_str().unwrap();
+    assert!(matches!(state, "starting" | "ingesting"), "{job}");
+    job
+}
+
+/// Polls the job until `done` holds of it; panics after [`WAIT`].
+async fn wait_for_job(
+    server: &TestServer,
+    id: &str,
+    authorization: Option<&str>,
+    what: &str,
+    done: impl Fn(&Value) -> bool,
+) -> Value {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let job = get_json(server, &format!("/x-rushes/jobs/{id}"), authorization).await;
+        if done(&job) {
+            return job;
+        }
+        if tokio::time::Instant::now() > deadline {
+            panic!(
+                "job {id} did not reach {what} in {WAIT:?}: {job}\n--- server log ---\n{}",
+                server.log()
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+/// Every flow of the job (the mono flows, then the multi-essence one) has at least `n`
+/// segments: the status counts them as registered.
+fn has_segments(job: &Value, n: u64) -> bool {
+    let flows = job["status"]["flows"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    !flows.is_empty()
+        && flows
+            .iter()
+            .all(|f| f["segments"].as_u64().unwrap_or(0) >= n)
+}
+
+/// The segments of a flow, all of them (the test's flows are short).
+async fn segments(server: &TestServer, flow: &str, authorization: Option<&str>) -> Vec<Value> {
+    let v = get_json(
+        server,
+        &format!("/flows/{flow}/segments?limit=1000"),
+        authorization,
+    )
+    .await;
+    v.as_array().unwrap().clone()
+}
+
+/// The job's flow ids: the multi-essence flow, then one per stream.
+fn flow_ids(job: &Value) -> Vec<String> {
+    let mut ids = vec![job["status"]["flow_id"].as_str().unwrap().to_owned()];
+    for f in job["status"]["flows"].as_array().unwrap() {
+        ids.push(f["flow_id"].as_str().unwrap().to_owned());
+    }
+    ids
+}
+
+/// Stops the job with DELETE (202, stop requested) and waits for it to end stopped.
+async fn stop_job(server: &TestServer, id: &str, authorization: Option<&str>) -> Value {
+    let path = format!("/x-rushes/jobs/{id}");
+    let resp = request(server, Method::DELETE, &path, authorization)
+        .send()
+        .await
+        .unwrap();
+    let asked = expect_json(resp, StatusCode::ACCEPTED).await;
+    assert_eq!(asked["id"], id);
+    assert_eq!(asked["stop_requested"], true);
+    let job = wait_for_job(server, id, authorization, "an end", |j| {
+        matches!(j["status"]["state"].as_str(), Some("stopped" | "failed"))
+    })
+    .await;
+    assert_eq!(job["status"]["state"], "stopped", "{job}");
+    assert!(job["status"]["error"].is_null(), "{job}");
+    // Stopping an ended job changes nothing: 200 with the job.
+    let resp = request(server, Method::DELETE, &path, authorization)
+        .send()
+        .await
+        .unwrap();
+    let again = expect_json(resp, StatusCode::OK).await;
+    assert_eq!(again["status"]["state"], "stopped");
+    job
+}
+
+/// The flows of a stopped job are closed, and every flow holds the segments the job
+/// counted (the store was empty before).
+async fn assert_closed_with_segments(server: &TestServer, job: &Value, auth: Option<&str>) {
+    for flow in flow_ids(job) {
+        let f = get_json(server, &format!("/flows/{flow}"), auth).await;
+        assert_eq!(f["status"], "closed_complete", "{f}");
+    }
+    for f in job["status"]["flows"].as_array().unwrap() {
+        let flow = f["flow_id"].as_str().unwrap();
+        let segs = segments(server, flow, auth).await;
+        assert_eq!(segs.len() as u64, f["segments"].as_u64().unwrap(), "{flow}");
+        assert!(segs.len() >= 2, "{flow}: {segs:?}");
+    }
+}
+
+#[tokio::test]
+async fn a_job_ingests_a_live_input_until_stopped() {
+    let server = TestServer::start().await;
+    let source = LiveSource::start();
+    let job = start_job(&server, &source.input(), None).await;
+    let id = job["id"].as_str().unwrap().to_owned();
+    assert_eq!(job["created_by"], "anonymous");
+
+    // Listed while it runs.
+    let list = get_json(&server, "/x-rushes/jobs", None).await;
+    let listed = list.as_array().unwrap();
+    assert_eq!(listed.len(), 1, "{list}");
+    assert_eq!(listed[0]["id"], id);
+    assert!(
+        matches!(
+            listed[0]["status"]["state"].as_str(),
+            Some("starting" | "ingesting")
+        ),
+        "{list}"
+    );
+
+    // Its flows grow while it records.
+    let job = wait_for_job(&server, &id, None, "two segments per flow", |j| {
+        j["status"]["state"] == "ingesting" && has_segments(j, 2)
+    })
+    .await;
+    let flows = job["status"]["flows"].as_array().unwrap();
+    let roles: Vec<&str> = flows.iter().map(|f| f["role"].as_str().unwrap()).collect();
+    assert_eq!(flows.len(), 2, "one video and one audio flow: {job}");
+    assert!(roles.iter().any(|r| r.contains("video")), "{roles:?}");
+    for f in flows {
+        let flow = f["flow_id"].as_str().unwrap();
+        let segs = segments(&server, flow, None).await;
+        assert!(!segs.is_empty(), "{flow} has no segments yet");
+        for s in &segs {
+            schema::assert_valid("flow-segment.json", s);
+        }
+        let meta = get_json(&server, &format!("/flows/{flow}"), None).await;
+        assert_eq!(meta["status"], "ingesting", "{meta}");
+    }
+    // The same input and label again would write the same flows: refused while it runs.
+    let resp = server
+        .post(
+            "/x-rushes/jobs",
+            &json!({"kind": "ingest", "input": source.input(), "label": "jobs test"}),
+        )
+        .await;
+    assert_error(resp, StatusCode::CONFLICT).await;
+
+    let job = stop_job(&server, &id, None).await;
+    assert_closed_with_segments(&server, &job, None).await;
+    // An ended job stays listed.
+    let list = get_json(&server, "/x-rushes/jobs", None).await;
+    assert_eq!(list[0]["id"], id);
+    assert_eq!(list[0]["status"]["state"], "stopped");
+}
+
+#[tokio::test]
+async fn a_job_whose_input_cannot_be_read_fails_with_the_reason() {
+    let server = TestServer::start().await;
+    let missing = server.data_dir().join("no-such-file.ts");
+    let job = start_job(&server, missing.to_str().unwrap(), None).await;
+    let id = job["id"].as_str().unwrap();
+    let job = wait_for_job(&server, id, None, "failed", |j| {
+        j["status"]["state"] == "failed"
+    })
+    .await;
+    let error = job["status"]["error"].as_str().unwrap();
+    assert!(!error.is_empty(), "{job}");
+    assert_eq!(job["status"]["flows"], json!([]), "{job}");
+}
+
+#[tokio::test]
+async fn bad_bodies_are_refused_and_unknown_ids_are_not_found() {
+    let server = TestServer::start().await;
+    let bad = [
+        json!({"kind": "export", "input": "udp://127.0.0.1:9"}),
+        json!({"input": "udp://127.0.0.1:9"}),
+        json!({"kind": "ingest"}),
+        json!({"kind": "ingest", "input": ""}),
+        json!({"kind": "ingest", "input": "-f"}),
+        json!({"kind": "ingest", "input": "udp://127.0.0.1:9", "segment_duration": 0}),
+        json!({"kind": "ingest", "input": "udp://127.0.0.1:9", "segment_duration": 3601}),
+        json!({"kind": "ingest", "input": "udp://127.0.0.1:9", "segment_duration": "1"}),
+        json!({"kind": "ingest", "input": "udp://127.0.0.1:9", "stall_timeout": -1}),
+        json!({"kind": "ingest", "input": "udp://127.0.0.1:9", "transcode": 1}),
+        json!({"kind": "ingest", "input": "udp://127.0.0.1:9", "reconnect": false}),
+        json!({"kind": "ingest", "input": "udp://127.0.0.1:9", "input_args": ["-i", "/etc/passwd"]}),
+        json!({"kind": "ingest", "input": "color", "input_args": ["-f", "lavfi"]}),
+        json!(["ingest"]),
+    ];
+    for body in bad {
+        let resp = server.post("/x-rushes/jobs", &body).await;
+        let err = assert_error(resp, StatusCode::BAD_REQUEST).await;
+        assert!(!err["summary"].as_str().unwrap().is_empty(), "{body}");
+    }
+    // Not JSON at all.
+    let resp = server
+        .request(Method::POST, "/x-rushes/jobs")
+        .header("content-type", "application/json")
+        .body("{")
+        .send()
+        .await
+        .unwrap();
+    assert_error(resp, StatusCode::BAD_REQUEST).await;
+    let resp = server
+        .request(Method::POST, "/x-rushes/jobs")
+        .body("kind=ingest")
+        .send()
+        .await
+        .unwrap();
+    assert_error(resp, StatusCode::UNSUPPORTED_MEDIA_TYPE).await;
+    // Nothing was started.
+    assert_eq!(get_json(&server, "/x-rushes/jobs", None).await, json!([]));
+
+    for path in [
+        "/x-rushes/jobs/7d4c5d3e-0a9f-4d7e-9d55-3c4a0b1e2f60",
+        "/x-rushes/jobs/not-an-id",
+    ] {
+        assert_error(server.get(path).await, StatusCode::NOT_FOUND).await;
+        assert_error(server.delete(path).await, StatusCode::NOT_FOUND).await;
+    }
+    let resp = server.put("/x-rushes/jobs", &json!({})).await;
+    assert_error(resp, StatusCode::METHOD_NOT_ALLOWED).await;
+}
+
+const EDITOR_PASSWORD: &str = "editor's long passphrase";
+const VIEWER_PASSWORD: &str = "viewer's long passphrase";
+
+/// `rushes hash-password` with `password` on stdin: the printed hash.
+async fn hash_password(password: &str) -> String {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_rushes"))
+        .arg("hash-password")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    stdin
+        .write_all(format!("{password}\n").as_bytes())
+        .await
+        .unwrap();
+    drop(stdin);
+    let out = child.wait_with_output().await.unwrap();
+    assert!(out.status.success(), "{out:?}");
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
+
+fn basic(name: &str, password: &str) -> String {
+    let enc = base64::engine::general_purpose::STANDARD.encode(format!("{name}:{password}"));
+    format!("Basic {enc}")
+}
+
+#[tokio::test]
+async fn with_basic_auth_a_job_needs_write_and_writes_as_its_starter() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("rushes.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"
+[[auth.basic.users]]
+name = "editor"
+password_hash = "{}"
+scopes = ["tams-api/read", "tams-api/write"]
+
+[[auth.basic.users]]
+name = "viewer"
+password_hash = "{}"
+scopes = ["tams-api/read"]
+"#,
+            hash_password(EDITOR_PASSWORD).await,
+            hash_password(VIEWER_PASSWORD).await
+        ),
+    )
+    .unwrap();
+    let server = TestServer::start_with(&["--config", config.to_str().unwrap()]).await;
+    let editor = basic("editor", EDITOR_PASSWORD);
+    let viewer = basic("viewer", VIEWER_PASSWORD);
+    let source = LiveSource::start();
+    let body = json!({"kind": "ingest", "input": source.input(), "segment_duration": 1});
+
+    // No credentials: 401 with the basic challenge, for reads and writes alike.
+    let resp = server.post("/x-rushes/jobs", &body).await;
+    let challenge = header(&resp, "www-authenticate").unwrap_or_default();
+    assert!(challenge.starts_with("Basic"), "{challenge}");
+    assert_error(resp, StatusCode::UNAUTHORIZED).await;
+    assert_error(server.get("/x-rushes/jobs").await, StatusCode::UNAUTHORIZED).await;
+    let resp = request(
+        &server,
+        Method::POST,
+        "/x-rushes/jobs",
+        Some(&basic("editor", "wrong")),
+    )
+    .json(&body)
+    .send()
+    .await
+    .unwrap();
+    assert_error(resp, StatusCode::UNAUTHORIZED).await;
+    // Read scope only: may look, may not start.
+    let resp = request(&server, Method::POST, "/x-rushes/jobs", Some(&viewer))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_error(resp, StatusCode::FORBIDDEN).await;
+    assert_eq!(
+        get_json(&server, "/x-rushes/jobs", Some(&viewer)).await,
+        json!([])
+    );
+
+    // The editor's job writes with the editor's credentials.
+    let job = start_job(&server, &source.input(), Some(&editor)).await;
+    let id = job["id"].as_str().unwrap().to_owned();
+    assert_eq!(job["created_by"], "editor");
+    let text = job.to_string();
+    assert!(
+        !text.contains(EDITOR_PASSWORD) && !text.contains(&editor[6..]),
+        "{text}"
+    );
+    let job = wait_for_job(&server, &id, Some(&viewer), "two segments per flow", |j| {
+        has_segments(j, 2)
+    })
+    .await;
+    for flow in flow_ids(&job) {
+        let f = get_json(&server, &format!("/flows/{flow}"), Some(&viewer)).await;
+        assert_eq!(f["created_by"], "editor", "{f}");
+    }
+    // Stopping needs write too.
+    let path = format!("/x-rushes/jobs/{id}");
+    let resp = request(&server, Method::DELETE, &path, Some(&viewer))
+        .send()
+        .await
+        .unwrap();
+    assert_error(resp, StatusCode::FORBIDDEN).await;
+    let resp = server.delete(&path).await;
+    assert_error(resp, StatusCode::UNAUTHORIZED).await;
+
+    let job = stop_job(&server, &id, Some(&editor)).await;
+    assert_closed_with_segments(&server, &job, Some(&viewer)).await;
+}
+
+#[tokio::test]
+async fn a_server_shutdown_stops_its_jobs_and_closes_their_flows() {
+    let mut server = TestServer::start().await;
+    let source = LiveSource::start();
+    let job = start_job(&server, &source.input(), None).await;
+    let id = job["id"].as_str().unwrap().to_owned();
+    let job = wait_for_job(&server, &id, None, "a segment per flow", |j| {
+        has_segments(j, 1)
+    })
+    .await;
+    // SIGTERM, a clean exit, and the same data directory served again.
+    server.restart().await;
+    // Jobs live in memory: gone after the restart.
+    assert_eq!(get_json(&server, "/x-rushes/jobs", None).await, json!([]));
+    for flow in flow_ids(&job) {
+        let f = get_json(&server, &format!("/flows/{flow}"), None).await;
+        assert_eq!(f["status"], "closed_complete", "{f}");
+    }
+    for f in job["status"]["flows"].as_array().unwrap() {
+        let flow = f["flow_id"].as_str().unwrap();
+        let segs = segments(&server, flow, None).await;
+        assert!(
+            segs.len() as u64 >= f["segments"].as_u64().unwrap(),
+            "{flow}: {} segments, the job had counted {}",
+            segs.len(),
+            f["segments"]
+        );
+    }
+}
