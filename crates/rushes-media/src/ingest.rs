@@ -358,6 +358,9 @@ async fn run(
     // One writer per flow for the whole ingest: they outlive ffmpeg restarts.
     let mut write_txs = Vec::new();
     let mut writer_tasks = Vec::new();
+    // A writer that fails (the store refused a segment, or credentials expired) stops the
+    // ingest at once, with the writer's error.
+    let writers_failed = CancellationToken::new();
     for (i, f) in planned.iter().enumerate() {
         let (tx, rx) = mpsc::channel::<SegmentToWrite>(1024);
         write_txs.push(tx);
@@ -369,27 +372,32 @@ async fn run(
             batch: 16,
         };
         let status = status.clone();
+        let failed = writers_failed.clone();
         writer_tasks.push(tokio::spawn(async move {
-            w.run(rx, |done| {
-                status.send_modify(|s| {
-                    if let Some(f) = s.flows.get_mut(i) {
-                        f.segments += 1;
-                        f.bytes += done.bytes;
-                        f.until = done
-                            .timerange
-                            .end()
-                            .and_then(|b| b.timestamp())
-                            .map(|t| t.to_string());
-                        f.last_latency_ms =
-                            Some(u64::try_from(done.latency.as_millis()).unwrap_or(u64::MAX));
-                    }
-                    s.state = IngestState::Ingesting;
-                });
-            })
-            .await
+            let r = w
+                .run(rx, |done| {
+                    status.send_modify(|s| {
+                        if let Some(f) = s.flows.get_mut(i) {
+                            f.segments += 1;
+                            f.bytes += done.bytes;
+                            f.until = done
+                                .timerange
+                                .end()
+                                .and_then(|b| b.timestamp())
+                                .map(|t| t.to_string());
+                            f.last_latency_ms =
+                                Some(u64::try_from(done.latency.as_millis()).unwrap_or(u64::MAX));
+                        }
+                        s.state = IngestState::Ingesting;
+                    });
+                })
+                .await;
+            if r.is_err() {
+                failed.cancel();
+            }
+            r
         }));
     }
-    let writers_failed = CancellationToken::new();
     let prev_end = Arc::new(Mutex::new(prev_end));
 
     let work = opts
@@ -509,10 +517,11 @@ async fn run(
         }
     }
     let _ = tokio::fs::remove_dir_all(&work).await;
-    outcome?;
+    // The writer's error says more than the `Stopped` it caused.
     if let Some(e) = write_error {
         return Err(e);
     }
+    outcome?;
     for f in &planned {
         flows::put_flow(client, &f.body, Some("closed_complete")).await?;
     }
