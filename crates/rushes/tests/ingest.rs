@@ -705,3 +705,44 @@ async fn a_live_input_that_never_delivers_fails_clearly_and_makes_no_flows() {
     let (sources, _) = store.get_json("/sources").await;
     assert_eq!(sources, serde_json::json!([]), "sources were made");
 }
+
+/// A store that refuses the segments (the flow was made read-only under the running
+/// ingest) stops the ingest at once with the store's answer, not a bare "stopped", and
+/// the segments registered before stay as they were.
+#[tokio::test]
+async fn a_store_that_refuses_segments_stops_the_ingest_with_its_answer() {
+    let store = Store::start().await;
+    let source = LiveSource::start(20).await;
+    let mut ingest = Ingest::start(&source.url, &store.base_url(), &[]);
+    let ids = ingest.next_json(Duration::from_secs(20)).await;
+    let video = flow_of(&ids, "video");
+    end_after(&store, &video, None, Duration::from_secs(15)).await;
+    let before = store.segments(&video).await.len();
+    assert!(before > 0);
+
+    let resp = reqwest::Client::new()
+        .put(format!("{}/flows/{video}/read_only", store.base_url()))
+        .json(&true)
+        .send()
+        .await
+        .unwrap();
+    assert!(resp.status().is_success(), "{}", resp.status());
+
+    let status = tokio::time::timeout(Duration::from_secs(20), ingest.child.wait())
+        .await
+        .expect("the ingest stops within 20 s of the store refusing its segments")
+        .unwrap();
+    // Its stderr is read by a task that may still be draining the pipe.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !ingest.stderr.text().contains("Error") && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let stderr = ingest.stderr.text();
+    assert!(!status.success(), "exited with {status}:\n{stderr}");
+    assert!(
+        stderr.contains(&video) && stderr.contains("403"),
+        "the message names neither the flow nor the store's answer:\n{stderr}"
+    );
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(store.segments(&video).await.len() >= before);
+}
