@@ -300,8 +300,22 @@ pub async fn ingest(
     stop: CancellationToken,
     status: watch::Sender<IngestStatus>,
 ) -> Result<IngestStatus, RunError> {
+    ingest_observed(client, tools, opts, stop, status, None).await
+}
+
+/// [`ingest`], also sending every registered segment (with the index of its flow in
+/// `status.flows`) to `observer`: for benchmarks and tools that need each one, which the
+/// status (a watch channel, read at its own pace) does not promise.
+pub async fn ingest_observed(
+    client: &Client,
+    tools: &Tools,
+    opts: &IngestOptions,
+    stop: CancellationToken,
+    status: watch::Sender<IngestStatus>,
+    observer: Option<mpsc::UnboundedSender<(usize, crate::Written)>>,
+) -> Result<IngestStatus, RunError> {
     status.send_replace(IngestStatus::new(&opts.input));
-    let outcome = run(client, tools, opts, &stop, &status).await;
+    let outcome = run(client, tools, opts, &stop, &status, observer).await;
     let mut last = status.borrow().clone();
     match &outcome {
         Ok(()) => last.state = IngestState::Stopped,
@@ -320,6 +334,7 @@ async fn run(
     opts: &IngestOptions,
     stop: &CancellationToken,
     status: &watch::Sender<IngestStatus>,
+    observer: Option<mpsc::UnboundedSender<(usize, crate::Written)>>,
 ) -> Result<(), RunError> {
     let probe_tools = Tools {
         probe_timeout: Duration::from_secs(30).max(opts.stall_timeout),
@@ -373,9 +388,13 @@ async fn run(
         };
         let status = status.clone();
         let failed = writers_failed.clone();
+        let observer = observer.clone();
         writer_tasks.push(tokio::spawn(async move {
             let r = w
                 .run(rx, |done| {
+                    if let Some(o) = &observer {
+                        let _ = o.send((i, done.clone()));
+                    }
                     status.send_modify(|s| {
                         if let Some(f) = s.flows.get_mut(i) {
                             f.segments += 1;
