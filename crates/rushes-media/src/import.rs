@@ -509,7 +509,8 @@ pub async fn import_file(
                     }
                     let next_start = seg.start;
                     if let Some(prev) = held[i].replace(seg) {
-                        if let Some((i, w)) = forward(prev, next_start, &mut skipped)? {
+                        let end = segment_end(&prev, next_start);
+                        if let Some((i, w)) = forward(prev, end, &mut skipped)? {
                             let next = held[i].as_ref().map(|s| s.path.as_path());
                             let w =
                                 fmp4_parts(tools, w, next, opts.format, &mut last_init[i]).await?;
@@ -673,6 +674,22 @@ async fn fmp4_parts(
     w.init = Some(init);
     Ok(w)
 }
+
+/// Where a segment ends on the timeline: at the next segment's first sample, so that the
+/// flow has no holes from rounding or sample spacing; but where the media itself has a
+/// gap (the next segment starts more than [`GAP`] after this one's last sample ends),
+/// at the end of its last sample, so the gap stays a gap.
+fn segment_end(seg: &CompletedSegment, next_start: i64) -> i64 {
+    if next_start - seg.end > GAP {
+        seg.end
+    } else {
+        next_start
+    }
+}
+
+/// The most space between one segment's last sample and the next segment's first that is
+/// taken as contiguous: 100 ms, above any frame or audio packet duration.
+const GAP: i64 = crate::TS_HZ / 10;
 
 /// kbit/s over a flow's whole timerange.
 fn average_kbps(bytes: u64, timerange: Option<&str>) -> Option<u64> {

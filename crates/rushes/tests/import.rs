@@ -901,3 +901,53 @@ async fn fragmented_mp4_segments_share_one_init_and_play_in_order() {
         }
     }
 }
+
+/// A file with a 5 s hole in its timestamps (two recordings, the second starting 5 s
+/// after the first ends): the hole stays a hole between two segments, no segment claims
+/// it, and every frame is still there once.
+#[tokio::test]
+async fn a_gap_in_the_timestamps_stays_a_gap() {
+    let setup = Setup::new().await;
+    let first = make_ts(setup.path(), "first.ts", "25", 100, 25, &[]);
+    // The first file's video ends at about 1.48 + 4 s; the second starts 5 s later.
+    let second = make_ts(
+        setup.path(),
+        "second.ts",
+        "25",
+        100,
+        25,
+        &["-output_ts_offset", "9"],
+    );
+    let file = setup.path().join("gap.ts");
+    let mut bytes = std::fs::read(&first).unwrap();
+    bytes.extend(std::fs::read(&second).unwrap());
+    std::fs::write(&file, bytes).unwrap();
+
+    let summary = setup
+        .import(&file, &["--segment-duration", "1"])
+        .await
+        .summary();
+    let id = flow_of(&summary, "video");
+    let read = setup.read_back(&id, "video").await;
+    let mut gaps = Vec::new();
+    let mut prev_end: Option<i128> = None;
+    for s in &read.segments {
+        let (start, end) = range(&s["timerange"]);
+        if let Some(p) = prev_end {
+            assert!(start >= p, "segments overlap at {start}");
+            if start > p {
+                gaps.push(start - p);
+            }
+        }
+        prev_end = Some(end);
+    }
+    assert_eq!(gaps.len(), 1, "one gap, between the recordings: {gaps:?}");
+    let gap = gaps[0];
+    assert!(
+        (4_900_000_000..=5_100_000_000).contains(&gap),
+        "the gap is 5 s, not {gap} ns"
+    );
+    let want = frame_count(&file, "v:0");
+    assert_eq!(want, 200);
+    assert_eq!(frame_count(&read.whole, "v:0"), want, "every frame once");
+}
