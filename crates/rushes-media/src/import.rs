@@ -530,13 +530,13 @@ pub async fn import_file(
         drop(write_txs);
         Ok::<_, RunError>(skipped)
     };
-    let (registered_tx, mut registered_rx) = mpsc::unbounded_channel::<(usize, u64)>();
+    let (registered_tx, mut registered_rx) = mpsc::unbounded_channel::<(usize, u64, Option<u64>)>();
     let writing =
         futures::future::try_join_all(writers.into_iter().enumerate().map(|(i, (w, rx))| {
             let registered_tx = registered_tx.clone();
             async move {
                 w.run(rx, |done| {
-                    let _ = registered_tx.send((i, done.bytes));
+                    let _ = registered_tx.send((i, done.bytes, segment_kbps(&done)));
                     on_event(ImportEvent::Registered {
                         flow: i,
                         bytes: done.bytes,
@@ -550,9 +550,11 @@ pub async fn import_file(
     let _ = tokio::fs::remove_dir_all(&work).await;
     let (_, skipped_counts, _) = outcome?;
     skipped = skipped_counts;
-    while let Ok((i, b)) = registered_rx.try_recv() {
+    let mut peak = vec![0u64; plan.flows.len()];
+    while let Ok((i, b, kbps)) = registered_rx.try_recv() {
         registered[i] += 1;
         bytes[i] += b;
+        peak[i] = peak[i].max(kbps.unwrap_or(0));
     }
 
     // Close: bit rates from what was written, status complete.
@@ -569,9 +571,21 @@ pub async fn import_file(
             .get("timerange")
             .and_then(Value::as_str)
             .map(str::to_owned);
-        if let Some(avg) = average_kbps(bytes[i], timerange.as_deref()) {
-            if registered[i] > 0 && skipped[i] == 0 {
+        // Bit rates (application note 0013) from the segments this run wrote, when it
+        // wrote them all: the average over the flow, the peak of any one segment.
+        if registered[i] > 0 && skipped[i] == 0 {
+            if let Some(avg) = average_kbps(bytes[i], timerange.as_deref()) {
                 body["avg_bit_rate"] = json!(avg);
+            }
+            if peak[i] > 0 {
+                body["max_bit_rate"] = json!(peak[i]);
+            }
+        } else {
+            // A resumed import keeps what the run that wrote the rest measured.
+            for key in ["avg_bit_rate", "max_bit_rate"] {
+                if let Some(v) = flow.get(key) {
+                    body[key] = v.clone();
+                }
             }
         }
         flows::put_flow(client, &body, Some("closed_complete")).await?;
@@ -690,6 +704,19 @@ fn segment_end(seg: &CompletedSegment, next_start: i64) -> i64 {
 /// The most space between one segment's last sample and the next segment's first that is
 /// taken as contiguous: 100 ms, above any frame or audio packet duration.
 const GAP: i64 = crate::TS_HZ / 10;
+
+/// A segment's bit rate in kbit/s, rounded up.
+fn segment_kbps(done: &crate::Written) -> Option<u64> {
+    let (Some(s), Some(e)) = done.timerange.nanos_half_open()? else {
+        return None;
+    };
+    let nanos = e - s;
+    if nanos <= 0 {
+        return None;
+    }
+    let bits = i128::from(done.bytes) * 8 * 1_000_000;
+    u64::try_from((bits + nanos - 1) / nanos).ok()
+}
 
 /// kbit/s over a flow's whole timerange.
 fn average_kbps(bytes: u64, timerange: Option<&str>) -> Option<u64> {

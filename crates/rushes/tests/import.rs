@@ -493,6 +493,24 @@ async fn assert_metadata(setup: &Setup, summary: &Value, rate: (u64, u64)) {
     assert_eq!(audio["essence_parameters"]["channels"], 2);
     assert_eq!(audio["status"], "closed_complete");
 
+    // Bit rates (app note 0013, kbit/s) from the bytes written: the average over the
+    // flow's timerange, the peak of one segment.
+    for (flow, s) in [
+        (&video, flow_summary(summary, "video")),
+        (&audio, flow_summary(summary, "audio")),
+    ] {
+        let (start, end) = range(&flow["timerange"]);
+        let bytes = i128::from(s["bytes"].as_u64().unwrap());
+        let avg = i128::from(flow["avg_bit_rate"].as_u64().expect("avg_bit_rate"));
+        let max = i128::from(flow["max_bit_rate"].as_u64().expect("max_bit_rate"));
+        let want = bytes * 8 * 1_000_000 / (end - start);
+        assert!(
+            (avg - want).abs() <= 1,
+            "avg_bit_rate {avg}, bytes say {want}"
+        );
+        assert!(max >= avg && max > 0, "max_bit_rate {max} below avg {avg}");
+    }
+
     let multi_id = summary["flow_id"].as_str().unwrap();
     let multi = setup.flow(multi_id).await;
     assert_eq!(multi["format"], "urn:x-nmos:format:multi");
