@@ -212,15 +212,19 @@ fn cpu(pid: u32, tick: f64) -> Option<Cpu> {
     })
 }
 
-/// Whether a child of `parent` named `name` is running now.
+/// Whether a child of process `parent` named `name` is running now (from the
+/// `children` lists of its threads, so only this process's own children are read).
 fn child_running(parent: u32, name: &str) -> bool {
-    let Ok(dir) = std::fs::read_dir("/proc") else {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{parent}/task")) else {
         return false;
     };
-    dir.flatten()
-        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
-        .filter_map(stat_fields)
-        .any(|(comm, f)| comm == name && f.get(1).is_some_and(|p| *p == parent.to_string()))
+    tasks
+        .flatten()
+        .filter_map(|t| std::fs::read_to_string(t.path().join("children")).ok())
+        .flat_map(|c| c.split_whitespace().map(str::to_owned).collect::<Vec<_>>())
+        .any(|pid| {
+            std::fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c.trim() == name)
+        })
 }
 
 async fn clock_tick() -> f64 {
