@@ -145,6 +145,9 @@ struct Inner {
     settings: Settings,
 }
 
+/// How much of a file an upload reads at a time.
+const UPLOAD_CHUNK: usize = 1 << 20;
+
 /// A request body that can be sent again on a retry.
 #[derive(Clone)]
 enum Payload {
@@ -583,7 +586,9 @@ impl Client {
                         source,
                     })?
                     .len();
-                let stream = tokio_util::io::ReaderStream::new(file);
+                // Large reads: each one is a hand-off to tokio's blocking pool and a write
+                // to the socket, so the default 4 KiB made uploads CPU-bound.
+                let stream = tokio_util::io::ReaderStream::with_capacity(file, UPLOAD_CHUNK);
                 req.header(reqwest::header::CONTENT_LENGTH, len)
                     .body(reqwest::Body::wrap_stream(stream))
             }
