@@ -13,6 +13,7 @@ use crate::AppState;
 mod deletion;
 mod events;
 mod flows;
+mod hls;
 mod listing;
 mod objects;
 mod profiles;
@@ -38,6 +39,7 @@ pub fn router(state: AppState) -> Router {
         .merge(storage::router())
         .merge(objects::router())
         .merge(events::router())
+        .merge(hls::router())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::extract::DefaultBodyLimit::max(limits.max_json_body))

@@ -2,6 +2,7 @@
 pub mod deletion;
 pub mod events;
 pub mod flows;
+pub mod hls;
 pub mod listing;
 pub mod objects;
 pub mod profiles;

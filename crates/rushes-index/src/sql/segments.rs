@@ -334,6 +334,22 @@ impl Index {
         })
         .await
     }
+
+    /// How many segments of flow `flow_pk` start before `start_ns` (an HLS playlist's
+    /// media sequence number); walks the `(flow_pk, start_ns)` primary key.
+    pub async fn segments_before(&self, flow_pk: i64, start_ns: i64) -> Result<u64> {
+        self.read(move |c| {
+            let n: i64 = c
+                .query_opt(
+                    "SELECT COUNT(*) FROM segments WHERE flow_pk = ?1 AND start_ns < ?2",
+                    p![flow_pk, start_ns],
+                    |r| r.get(0),
+                )?
+                .unwrap_or(0);
+            Ok(u64::try_from(n).unwrap_or(0))
+        })
+        .await
+    }
 }
 
 impl Tx<'_> {

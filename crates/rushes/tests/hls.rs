@@ -1,0 +1,386 @@
+//! The integration-test binary `hls`: the `/hls/` playlists of `rushes serve` (docs/HLS.md)
+//! read by ffmpeg/ffprobe on loopback. Media is made here with ffmpeg and imported with the
+//! `rushes import` CLI binary; the playlists are parsed and checked tag by tag, and ffmpeg
+//! plays them through (the frame count is the source's, exactly). Live playlists are read
+//! while `rushes ingest` writes a flow; auth is checked with basic users and JWTs.
+#![allow(clippy::unwrap_used)]
+
+#[path = "api/harness.rs"]
+mod harness;
+#[path = "api/schema.rs"]
+mod schema;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use harness::{assert_error, expect_status, TestServer};
+use reqwest::StatusCode;
+use rushes_time::TimeRange;
+use serde_json::Value;
+use tempfile::TempDir;
+
+// ---------------------------------------------------------------------------------------
+// Media
+
+fn ffmpeg(args: &[&str]) {
+    let out = Command::new("ffmpeg")
+        .args(["-nostdin", "-v", "error", "-y"])
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "ffmpeg {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// `frames` frames of testsrc2 at 25 frames/s, H.264 with a key frame every `gop` frames,
+/// and a 48 kHz stereo sine in AAC, as MPEG-TS.
+fn make_ts(dir: &Path, frames: u32, gop: u32) -> PathBuf {
+    let path = dir.join("source.ts");
+    let audio = format!(
+        "sine=frequency=440:sample_rate=48000:duration={}",
+        frames.div_ceil(25)
+    );
+    let (f, g) = (frames.to_string(), gop.to_string());
+    ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc2=size=320x240:rate=25",
+        "-f",
+        "lavfi",
+        "-i",
+        &audio,
+        "-frames:v",
+        &f,
+        "-c:v",
+        "libx264",
+        "-pix_fmt",
+        "yuv420p",
+        "-preset",
+        "veryfast",
+        "-g",
+        &g,
+        "-keyint_min",
+        &g,
+        "-sc_threshold",
+        "0",
+        "-c:a",
+        "aac",
+        "-ac",
+        "2",
+        "-f",
+        "mpegts",
+        path.to_str().unwrap(),
+    ]);
+    path
+}
+
+/// ffmpeg's input options for a playlist URL: its HLS demuxer refuses segment URLs whose
+/// path has no media extension (signed URLs have none) unless it is told not to be picky.
+fn hls_input_options(input: &str) -> Vec<&'static str> {
+    if input.starts_with("http") {
+        vec!["-extension_picky", "0"]
+    } else {
+        Vec::new()
+    }
+}
+
+/// The number of video frames ffmpeg decodes from `input` (a file or a playlist URL).
+fn decoded_video_frames(input: &str) -> usize {
+    let out = Command::new("ffmpeg")
+        .args(["-nostdin", "-v", "error"])
+        .args(hls_input_options(input))
+        .args(["-i", input, "-map", "0:v:0", "-f", "framemd5", "-"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "ffmpeg {input}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .count()
+}
+
+/// The streams ffprobe finds in `input`, each as its `key=value` pairs.
+fn probe_streams(input: &str) -> Vec<HashMap<String, String>> {
+    let out = Command::new("ffprobe")
+        .args(["-v", "error"])
+        .args(hls_input_options(input))
+        .args([
+            "-show_entries",
+            "stream=codec_type,codec_name,width,height",
+            "-of",
+            "compact",
+            input,
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "ffprobe {input}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .filter(|l| l.starts_with("stream|"))
+        .map(|l| {
+            l.split('|')
+                .skip(1)
+                .filter_map(|kv| kv.split_once('='))
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                .collect()
+        })
+        .collect()
+}
+
+// ---------------------------------------------------------------------------------------
+// Playlists
+
+/// A media playlist, parsed.
+#[derive(Debug, Default)]
+struct MediaPlaylist {
+    target: u64,
+    sequence: u64,
+    playlist_type: Option<String>,
+    ended: bool,
+    /// `(EXTINF duration text, URI)`.
+    segments: Vec<(String, String)>,
+    maps: Vec<String>,
+    discontinuities: usize,
+    program_date_times: Vec<String>,
+}
+
+fn parse_media(text: &str) -> MediaPlaylist {
+    assert!(text.starts_with("#EXTM3U\n"), "{text}");
+    let mut p = MediaPlaylist::default();
+    let mut lines = text.lines();
+    while let Some(l) = lines.next() {
+        if let Some(v) = l.strip_prefix("#EXT-X-TARGETDURATION:") {
+            p.target = v.parse().unwrap();
+        } else if let Some(v) = l.strip_prefix("#EXT-X-MEDIA-SEQUENCE:") {
+            p.sequence = v.parse().unwrap();
+        } else if let Some(v) = l.strip_prefix("#EXT-X-PLAYLIST-TYPE:") {
+            p.playlist_type = Some(v.to_owned());
+        } else if l == "#EXT-X-ENDLIST" {
+            p.ended = true;
+        } else if l == "#EXT-X-DISCONTINUITY" {
+            p.discontinuities += 1;
+        } else if let Some(v) = l.strip_prefix("#EXT-X-MAP:URI=") {
+            p.maps.push(v.trim_matches('"').to_owned());
+        } else if let Some(v) = l.strip_prefix("#EXT-X-PROGRAM-DATE-TIME:") {
+            p.program_date_times.push(v.to_owned());
+        } else if let Some(v) = l.strip_prefix("#EXTINF:") {
+            let uri = lines.next().unwrap();
+            assert!(!uri.starts_with('#'), "{text}");
+            p.segments
+                .push((v.trim_end_matches(',').to_owned(), uri.to_owned()));
+        }
+    }
+    for (d, _) in &p.segments {
+        let (s, frac) = d.split_once('.').unwrap();
+        let whole: u64 = s.parse().unwrap();
+        let ceil = whole + u64::from(frac.bytes().any(|b| b != b'0'));
+        assert!(ceil <= p.target, "EXTINF {d} over target {}", p.target);
+    }
+    p
+}
+
+/// The attributes of a tag line (`NAME=value,NAME="quoted, value"`).
+fn attributes(list: &str) -> HashMap<String, String> {
+    let mut out = HashMap::new();
+    let mut rest = list;
+    while !rest.is_empty() {
+        let (name, after) = rest.split_once('=').unwrap();
+        let (value, next) = if let Some(q) = after.strip_prefix('"') {
+            let end = q.find('"').unwrap();
+            (&q[..end], q[end + 1..].trim_start_matches(','))
+        } else {
+            match after.split_once(',') {
+                Some((v, n)) => (v, n),
+                None => (after, ""),
+            }
+        };
+        out.insert(name.to_owned(), value.to_owned());
+        rest = next;
+    }
+    out
+}
+
+/// A multivariant playlist: `(STREAM-INF attributes, URI)` and the `EXT-X-MEDIA` attributes.
+struct Multivariant {
+    variants: Vec<(HashMap<String, String>, String)>,
+    media: Vec<HashMap<String, String>>,
+}
+
+fn parse_multivariant(text: &str) -> Multivariant {
+    assert!(text.starts_with("#EXTM3U\n"), "{text}");
+    let mut m = Multivariant {
+        variants: Vec::new(),
+        media: Vec::new(),
+    };
+    let mut lines = text.lines();
+    while let Some(l) = lines.next() {
+        if let Some(a) = l.strip_prefix("#EXT-X-STREAM-INF:") {
+            m.variants
+                .push((attributes(a), lines.next().unwrap().to_owned()));
+        } else if let Some(a) = l.strip_prefix("#EXT-X-MEDIA:") {
+            m.media.push(attributes(a));
+        }
+    }
+    m
+}
+
+// ---------------------------------------------------------------------------------------
+// Store and import
+
+struct Setup {
+    server: TestServer,
+    dir: TempDir,
+}
+
+impl Setup {
+    async fn new(args: &[&str]) -> Setup {
+        Setup {
+            server: TestServer::start_with(args).await,
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    /// `rushes import FILE --tams-url <server> --json ARGS`: the summary.
+    async fn import(&self, file: &Path, args: &[&str]) -> Value {
+        let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_rushes"));
+        cmd.arg("import")
+            .arg(file)
+            .args(["--tams-url", &self.server.base_url, "--json", "--work-dir"])
+            .arg(self.dir.path().join("work"))
+            .args(args)
+            .stdin(Stdio::null());
+        for (key, _) in std::env::vars_os() {
+            if key.to_string_lossy().starts_with("RUSHES_") {
+                cmd.env_remove(&key);
+            }
+        }
+        let out = cmd.output().await.unwrap();
+        assert!(
+            out.status.success(),
+            "rushes import failed:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap()
+    }
+
+    /// The text of a playlist, checking its status and content type.
+    async fn playlist(&self, path: &str) -> String {
+        let resp = expect_status(self.server.get(path).await, StatusCode::OK).await;
+        assert_eq!(
+            harness::header(&resp, "content-type").as_deref(),
+            Some("application/vnd.apple.mpegurl")
+        );
+        resp.text().await.unwrap()
+    }
+
+    async fn segments(&self, flow: &str) -> Vec<Value> {
+        let v = self
+            .server
+            .get_json(&format!("/flows/{flow}/segments?limit=1000"))
+            .await;
+        v.as_array().unwrap().clone()
+    }
+}
+
+fn flow_of(summary: &Value, role: &str) -> String {
+    summary["flows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["role"] == role)
+        .unwrap_or_else(|| panic!("no {role} flow in {summary}"))["flow_id"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+/// `[start, end)` of a segment's timerange, in nanoseconds.
+fn bounds(seg: &Value) -> (i128, i128) {
+    let tr: TimeRange = seg["timerange"].as_str().unwrap().parse().unwrap();
+    let (Some(s), Some(e)) = tr.nanos_half_open().unwrap() else {
+        panic!("unbounded segment");
+    };
+    (s, e)
+}
+
+// ---------------------------------------------------------------------------------------
+// Tests
+
+/// 150 frames (6 s) with a key frame every 25: the import cuts 1 s segments.
+const FRAMES: u32 = 150;
+
+#[tokio::test]
+async fn vod_playlist_of_an_imported_flow_plays_every_frame() {
+    let setup = Setup::new(&[]).await;
+    let file = make_ts(setup.dir.path(), FRAMES, 25);
+    let summary = setup.import(&file, &[]).await;
+    let video = flow_of(&summary, "video");
+    let path = format!("/hls/flows/{video}/manifest.m3u8");
+    let text = setup.playlist(&path).await;
+    let p = parse_media(&text);
+    let segments = setup.segments(&video).await;
+    assert_eq!(p.segments.len(), segments.len(), "{text}");
+    assert!(
+        p.ended && p.playlist_type.as_deref() == Some("VOD"),
+        "{text}"
+    );
+    assert_eq!(p.sequence, 0);
+    assert_eq!(p.discontinuities, 0, "{text}");
+    assert!(p.maps.is_empty());
+    assert_eq!(p.program_date_times.len(), 1);
+    // Each EXTINF is its segment's duration; each URI is the segment's signed URL.
+    for ((dur, uri), seg) in p.segments.iter().zip(&segments) {
+        let (s, e) = bounds(seg);
+        let us = (e - s + 500) / 1000;
+        assert_eq!(*dur, format!("{}.{:06}", us / 1_000_000, us % 1_000_000));
+        let object = seg["object_id"].as_str().unwrap();
+        setup.server.assert_signed_media_url(uri, object);
+    }
+    let url = setup.server.url(&path);
+    assert_eq!(decoded_video_frames(&url), FRAMES as usize);
+    assert_eq!(
+        decoded_video_frames(file.to_str().unwrap()),
+        FRAMES as usize
+    );
+
+    // A window of whole segments: the frames of the segments overlapping it.
+    let (s1, _) = bounds(&segments[1]);
+    let (_, e3) = bounds(&segments[3]);
+    let tr = TimeRange::half_open(
+        rushes_time::Timestamp::from_nanos(i64::try_from(s1).unwrap()),
+        rushes_time::Timestamp::from_nanos(i64::try_from(e3).unwrap() - 1),
+    );
+    let windowed = format!("{path}?timerange={tr}");
+    let p = parse_media(&setup.playlist(&windowed).await);
+    assert_eq!(p.segments.len(), 3);
+    assert_eq!(p.sequence, 1);
+    assert!(p.ended);
+    // 25 frames/s: a segment of d ns holds d / 40 ms frames.
+    let expected: i128 = segments[1..=3]
+        .iter()
+        .map(|seg| {
+            let (s, e) = bounds(seg);
+            (e - s) / 40_000_000
+        })
+        .sum();
+    assert!(expected < i128::from(FRAMES));
+    assert_eq!(
+        decoded_video_frames(&setup.server.url(&windowed)) as i128,
+        expected
+    );
+}
