@@ -19,6 +19,7 @@
 //! Times are integers in a stream's time base or [`rushes_time::Timestamp`]
 //! nanoseconds; rates are [`rushes_time::Rational`]. Nothing here uses floating point.
 
+pub mod export;
 pub mod flows;
 pub mod import;
 pub mod ingest;

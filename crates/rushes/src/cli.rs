@@ -31,6 +31,44 @@ pub enum Command {
     /// TAMS store, registering each segment as soon as it is complete, on the TAI
     /// wall-clock timeline (see docs/MEDIA.md). Runs until interrupted (SIGINT/SIGTERM).
     Ingest(Box<IngestArgs>),
+    /// Export a timerange of a flow or source from a TAMS store as one MP4, MOV or
+    /// MPEG-TS file, cut exactly at the requested frames (see docs/MEDIA.md).
+    Export(Box<ExportArgs>),
+}
+
+/// `rushes export`.
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("what").required(true).args(["flow", "source"])))]
+pub struct ExportArgs {
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// The flow to export: a video or audio flow, or a multi-essence flow (its video and
+    /// audio flows).
+    #[arg(long)]
+    pub flow: Option<String>,
+    /// The source to export: its video flow and audio flows.
+    #[arg(long)]
+    pub source: Option<String>,
+    /// The timerange on the flow timeline, e.g. `[10:0_20:0)`; an unbounded end is the
+    /// flow's own.
+    #[arg(long)]
+    pub timerange: String,
+    /// The file to write.
+    #[arg(short, long)]
+    pub output: PathBuf,
+    /// Container: `mp4`, `mov` or `ts` [default: from the file's extension].
+    #[arg(long, value_parser = ["mp4", "mov", "ts"])]
+    pub format: Option<String>,
+    /// Downloads in flight.
+    #[arg(long, default_value = "8")]
+    pub parallel: usize,
+    /// Re-encode every video frame instead of stream-copying whole GOPs (slower; for
+    /// media with open GOPs).
+    #[arg(long)]
+    pub reencode_all: bool,
+    /// Directory for the downloaded segments [default: the system's temporary directory].
+    #[arg(long)]
+    pub work_dir: Option<PathBuf>,
 }
 
 /// `rushes ingest`.

@@ -33,6 +33,7 @@ async fn main() -> anyhow::Result<()> {
         cli::Command::Objects(cli::ObjectsCommand::Copy(args)) => objects::copy(*args).await,
         cli::Command::Import(args) => media::import(*args).await,
         cli::Command::Ingest(args) => media::ingest(*args).await,
+        cli::Command::Export(args) => media::export(*args).await,
     }
 }
 

@@ -1,4 +1,4 @@
-//! `rushes import` and `rushes ingest`: the media tools of rushes-media on the command line.
+//! `rushes import`, `rushes ingest` and `rushes export`: the media tools of rushes-media on the command line.
 
 use std::time::Duration;
 
@@ -9,7 +9,7 @@ use rushes_media::import::{ImportEvent, ImportOptions};
 use rushes_media::Tools;
 use rushes_time::Timestamp;
 
-use crate::cli::{ImportArgs, IngestArgs, StoreArgs};
+use crate::cli::{ExportArgs, ImportArgs, IngestArgs, StoreArgs};
 
 /// A client of the store `args` names, with its credentials.
 pub fn client(args: &StoreArgs) -> anyhow::Result<Client> {
@@ -219,6 +219,94 @@ pub async fn ingest(args: IngestArgs) -> anyhow::Result<()> {
                 f.until.as_deref().unwrap_or("-")
             );
         }
+    }
+    Ok(())
+}
+
+pub async fn export(args: ExportArgs) -> anyhow::Result<()> {
+    use rushes_media::export::{Container, ExportEvent, ExportOptions, Target};
+    let client = client(&args.store)?;
+    let target = match (&args.flow, &args.source) {
+        (Some(f), _) => Target::Flow(
+            f.parse()
+                .map_err(|e| anyhow::anyhow!("--flow {f:?}: {e}"))?,
+        ),
+        (None, Some(s)) => Target::Source(
+            s.parse()
+                .map_err(|e| anyhow::anyhow!("--source {s:?}: {e}"))?,
+        ),
+        (None, None) => bail!("give --flow or --source"),
+    };
+    let timerange = args
+        .timerange
+        .parse::<rushes_time::TimeRange>()
+        .map_err(|e| anyhow::anyhow!("--timerange {:?}: {e}", args.timerange))?;
+    let container = match args.format.as_deref() {
+        Some(f) => Container::from_name(f),
+        None => Container::from_path(&args.output),
+    }
+    .with_context(|| {
+        format!(
+            "{}: give --format mp4, mov or ts (the extension does not name one)",
+            args.output.display()
+        )
+    })?;
+    let mut opts = ExportOptions::new(target, timerange, args.output.clone());
+    opts.container = container;
+    opts.parallel = args.parallel.clamp(1, 64);
+    opts.reencode_all = args.reencode_all;
+    opts.work_dir = args.work_dir.clone();
+    let bar = if args.store.json {
+        ProgressBar::hidden()
+    } else {
+        let bar = ProgressBar::new(0);
+        bar.set_style(
+            ProgressStyle::with_template("{spinner} {msg:12} [{bar:30}] {pos}/{len}  ETA {eta}")
+                .context("progress bar template")?
+                .progress_chars("=> "),
+        );
+        bar.set_message("downloading");
+        bar
+    };
+    let on_event = {
+        let bar = bar.clone();
+        move |e: ExportEvent| match e {
+            ExportEvent::Planned { segments, pieces } => bar.set_length(segments + pieces),
+            ExportEvent::Downloaded => bar.inc(1),
+            ExportEvent::Cut => {
+                bar.set_message("cutting");
+                bar.inc(1)
+            }
+            ExportEvent::Muxing => bar.set_message("muxing"),
+        }
+    };
+    let summary = rushes_media::export::export(&client, &Tools::default(), &opts, &on_event)
+        .await
+        .with_context(|| format!("exporting to {}", args.output.display()))?;
+    bar.finish_and_clear();
+    if args.store.json {
+        println!("{}", serde_json::to_string_pretty(&summary)?);
+    } else {
+        println!(
+            "{}  {}  {} frames, {:.3} s  ({} re-encoded)",
+            summary.file,
+            summary.timerange,
+            summary.frames,
+            summary.duration_seconds,
+            summary.reencoded_frames
+        );
+        for t in &summary.tracks {
+            println!(
+                "flow   {}  {:6} {}  {} frames, {:.3} s from {} segments",
+                t.flow_id, t.role, t.codec, t.frames, t.duration_seconds, t.segments
+            );
+        }
+        println!(
+            "{:.1} s of media in {:.1} s ({:.1}x real time)",
+            summary.duration_seconds,
+            summary.elapsed_seconds,
+            summary.duration_seconds / summary.elapsed_seconds.max(1e-9)
+        );
     }
     Ok(())
 }
