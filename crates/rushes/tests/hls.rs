@@ -318,6 +318,17 @@ fn bounds(seg: &Value) -> (i128, i128) {
     (s, e)
 }
 
+/// The video frames in `segments`: at 25 frames/s, a segment of d ns holds d / 40 ms.
+fn frames_of(segments: &[Value]) -> usize {
+    segments
+        .iter()
+        .map(|seg| {
+            let (s, e) = bounds(seg);
+            usize::try_from((e - s) / 40_000_000).unwrap()
+        })
+        .sum()
+}
+
 // ---------------------------------------------------------------------------------------
 // Tests
 
@@ -370,17 +381,223 @@ async fn vod_playlist_of_an_imported_flow_plays_every_frame() {
     assert_eq!(p.segments.len(), 3);
     assert_eq!(p.sequence, 1);
     assert!(p.ended);
-    // 25 frames/s: a segment of d ns holds d / 40 ms frames.
-    let expected: i128 = segments[1..=3]
-        .iter()
-        .map(|seg| {
-            let (s, e) = bounds(seg);
-            (e - s) / 40_000_000
-        })
-        .sum();
-    assert!(expected < i128::from(FRAMES));
-    assert_eq!(
-        decoded_video_frames(&setup.server.url(&windowed)) as i128,
-        expected
+    let expected = frames_of(&segments[1..=3]);
+    assert!(expected < FRAMES as usize);
+    assert_eq!(decoded_video_frames(&setup.server.url(&windowed)), expected);
+}
+
+#[tokio::test]
+async fn multivariant_playlists_of_the_source_and_the_multi_flow() {
+    let setup = Setup::new(&[]).await;
+    let file = make_ts(setup.dir.path(), FRAMES, 25);
+    let summary = setup.import(&file, &[]).await;
+    let video = flow_of(&summary, "video");
+    let audio = flow_of(&summary, "audio");
+    let multi = summary["flow_id"].as_str().unwrap().to_owned();
+    let source = summary["source_id"].as_str().unwrap().to_owned();
+    let video_flow = setup.server.get_json(&format!("/flows/{video}")).await;
+    let audio_flow = setup.server.get_json(&format!("/flows/{audio}")).await;
+    let kbits = |f: &Value| {
+        f["max_bit_rate"]
+            .as_u64()
+            .or(f["avg_bit_rate"].as_u64())
+            .unwrap()
+    };
+
+    let segments = setup.segments(&video).await;
+    let (s0, _) = bounds(&segments[0]);
+    let (_, e1) = bounds(&segments[1]);
+    let tr = format!(
+        "[{}_{})",
+        rushes_time::Timestamp::from_nanos(i64::try_from(s0).unwrap()),
+        rushes_time::Timestamp::from_nanos(i64::try_from(e1).unwrap())
     );
+    for path in [
+        format!("/hls/sources/{source}/manifest.m3u8"),
+        format!("/hls/flows/{multi}/manifest.m3u8"),
+    ] {
+        let text = setup.playlist(&path).await;
+        let m = parse_multivariant(&text);
+        assert_eq!(m.variants.len(), 1, "{text}");
+        assert_eq!(m.media.len(), 1, "{text}");
+        let (attrs, uri) = &m.variants[0];
+        assert_eq!(uri, &format!("../../flows/{video}/manifest.m3u8"));
+        assert_eq!(attrs["RESOLUTION"], "320x240");
+        assert_eq!(attrs["FRAME-RATE"], "25.000");
+        assert_eq!(attrs["AUDIO"], "audio");
+        let codecs: Vec<&str> = attrs["CODECS"].split(',').collect();
+        assert!(
+            codecs[0].starts_with("avc1.") && codecs[0].len() == 11,
+            "{codecs:?}"
+        );
+        assert_eq!(codecs[1], "mp4a.40.2");
+        assert_eq!(
+            attrs["BANDWIDTH"].parse::<u64>().unwrap(),
+            (kbits(&video_flow) + kbits(&audio_flow)) * 1000
+        );
+        let a = &m.media[0];
+        assert_eq!(a["TYPE"], "AUDIO");
+        assert_eq!(a["GROUP-ID"], "audio");
+        assert_eq!(a["DEFAULT"], "YES");
+        assert_eq!(a["URI"], format!("../../flows/{audio}/manifest.m3u8"));
+
+        // ffmpeg follows the variant and plays every frame.
+        assert_eq!(
+            decoded_video_frames(&setup.server.url(&path)),
+            FRAMES as usize
+        );
+        let streams = probe_streams(&setup.server.url(&path));
+        assert!(
+            streams
+                .iter()
+                .any(|s| s["codec_type"] == "video" && s["codec_name"] == "h264"),
+            "{streams:?}"
+        );
+        assert!(
+            streams
+                .iter()
+                .any(|s| s["codec_type"] == "audio" && s["codec_name"] == "aac"),
+            "{streams:?}"
+        );
+
+        // The request's query goes onto every rendition's URI.
+        let query = format!("timerange={}", urlencode(&tr));
+        let text = setup.playlist(&format!("{path}?{query}")).await;
+        let m = parse_multivariant(&text);
+        assert!(m.variants[0].1.ends_with(&format!("?{query}")), "{text}");
+        assert!(m.media[0]["URI"].ends_with(&format!("?{query}")), "{text}");
+        assert_eq!(
+            decoded_video_frames(&setup.server.url(&format!("{path}?{query}"))),
+            frames_of(&segments[..2])
+        );
+    }
+}
+
+fn urlencode(s: &str) -> String {
+    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
+
+#[tokio::test]
+async fn bad_requests_are_answered_in_the_error_shape() {
+    let setup = Setup::new(&[]).await;
+    let file = make_ts(setup.dir.path(), 50, 25);
+    let summary = setup.import(&file, &[]).await;
+    let video = flow_of(&summary, "video");
+    let unknown = "7c0d8b2e-43a5-4c6c-9a51-0d6a8e3f1b22";
+    let cases = [
+        (
+            format!("/hls/flows/{unknown}/manifest.m3u8"),
+            StatusCode::NOT_FOUND,
+        ),
+        (
+            format!("/hls/sources/{unknown}/manifest.m3u8"),
+            StatusCode::NOT_FOUND,
+        ),
+        // A path id that is no id names no resource (as everywhere in the API).
+        (
+            "/hls/flows/not-a-uuid/manifest.m3u8".to_owned(),
+            StatusCode::NOT_FOUND,
+        ),
+        (
+            format!("/hls/flows/{video}/manifest.m3u8?timerange=yesterday"),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            format!("/hls/flows/{video}/manifest.m3u8?window=-1"),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            format!("/hls/flows/{video}/manifest.m3u8?presigned=maybe"),
+            StatusCode::BAD_REQUEST,
+        ),
+        // Nothing of the flow in the range: no playlist rather than an empty one.
+        (
+            format!("/hls/flows/{video}/manifest.m3u8?timerange=[900000:0_900001:0)"),
+            StatusCode::NOT_FOUND,
+        ),
+        (
+            format!("/hls/flows/{video}/manifest.m3u8?timerange=()"),
+            StatusCode::NOT_FOUND,
+        ),
+        (
+            format!("/hls/flows/{video}/other.m3u8"),
+            StatusCode::NOT_FOUND,
+        ),
+    ];
+    for (path, status) in cases {
+        let body = assert_error(setup.server.get(&path).await, status).await;
+        schema::assert_valid("error.json", &body);
+    }
+    // A flow that exists but has no segments yet, not growing: 404 too.
+    let empty = "2f1f5d8e-8a4b-4c8e-b0f4-6b1d2c3e4f5a";
+    let mut body = setup.server.get_json(&format!("/flows/{video}")).await;
+    body["id"] = Value::from(empty);
+    for k in [
+        "created",
+        "metadata_updated",
+        "segments_updated",
+        "timerange",
+        "collected_by",
+    ] {
+        body.as_object_mut().unwrap().remove(k);
+    }
+    body["status"] = Value::from("closed_complete");
+    expect_status(
+        setup.server.put(&format!("/flows/{empty}"), &body).await,
+        StatusCode::CREATED,
+    )
+    .await;
+    assert_error(
+        setup
+            .server
+            .get(&format!("/hls/flows/{empty}/manifest.m3u8"))
+            .await,
+        StatusCode::NOT_FOUND,
+    )
+    .await;
+    // Growing, it is an empty live playlist that players reload.
+    body["status"] = Value::from("ingesting");
+    expect_status(
+        setup.server.put(&format!("/flows/{empty}"), &body).await,
+        StatusCode::NO_CONTENT,
+    )
+    .await;
+    let p = parse_media(
+        &setup
+            .playlist(&format!("/hls/flows/{empty}/manifest.m3u8"))
+            .await,
+    );
+    assert!(p.segments.is_empty() && !p.ended && p.playlist_type.is_none());
+}
+
+#[tokio::test]
+async fn fragmented_mp4_plays_through_ext_x_map() {
+    let setup = Setup::new(&[]).await;
+    let file = make_ts(setup.dir.path(), FRAMES, 25);
+    let summary = setup.import(&file, &["--format", "fmp4"]).await;
+    let video = flow_of(&summary, "video");
+    let path = format!("/hls/flows/{video}/manifest.m3u8");
+    let text = setup.playlist(&path).await;
+    let p = parse_media(&text);
+    assert!(text.contains("#EXT-X-VERSION:6\n"), "{text}");
+    let segments = setup.segments(&video).await;
+    assert_eq!(p.segments.len(), segments.len());
+    // One init object for the whole flow: one EXT-X-MAP, its signed URL.
+    assert_eq!(p.maps.len(), 1, "{text}");
+    let init = segments[0]["init_object"]["object_id"].as_str().unwrap();
+    setup.server.assert_signed_media_url(&p.maps[0], init);
+    assert!(text.find("#EXT-X-MAP").unwrap() < text.find("#EXTINF").unwrap());
+    assert_eq!(p.discontinuities, 0, "{text}");
+    assert_eq!(
+        decoded_video_frames(&setup.server.url(&path)),
+        FRAMES as usize
+    );
+    let audio = flow_of(&summary, "audio");
+    let streams = probe_streams(
+        &setup
+            .server
+            .url(&format!("/hls/flows/{audio}/manifest.m3u8")),
+    );
+    assert_eq!(streams.len(), 1, "{streams:?}");
+    assert_eq!(streams[0]["codec_name"], "aac");
 }
