@@ -13,12 +13,14 @@ mod schema;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 
 use harness::{assert_error, expect_status, TestServer};
 use reqwest::StatusCode;
 use rushes_time::TimeRange;
 use serde_json::Value;
 use tempfile::TempDir;
+use tokio::io::{AsyncBufReadExt, BufReader};
 
 // ---------------------------------------------------------------------------------------
 // Media
@@ -600,4 +602,260 @@ async fn fragmented_mp4_plays_through_ext_x_map() {
     );
     assert_eq!(streams.len(), 1, "{streams:?}");
     assert_eq!(streams[0]["codec_name"], "aac");
+}
+
+// ---------------------------------------------------------------------------------------
+// Live
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// ffmpeg making a live HLS stream in real time, served by `python3 -m http.server` on
+/// loopback (as in tests/ingest.rs).
+struct LiveSource {
+    _dir: TempDir,
+    ffmpeg: tokio::process::Child,
+    http: tokio::process::Child,
+    url: String,
+}
+
+impl LiveSource {
+    async fn start(seconds: u32) -> LiveSource {
+        let dir = tempfile::tempdir().unwrap();
+        let playlist = dir.path().join("live.m3u8");
+        let ffmpeg = tokio::process::Command::new("ffmpeg")
+            .args(["-nostdin", "-v", "error", "-re"])
+            .args(["-f", "lavfi", "-i", "testsrc2=size=320x240:rate=25"])
+            .args(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000"])
+            .args(["-t", &seconds.to_string(), "-map", "0:v", "-map", "1:a"])
+            .args([
+                "-c:v",
+                "libx264",
+                "-preset",
+                "ultrafast",
+                "-pix_fmt",
+                "yuv420p",
+            ])
+            .args(["-g", "25", "-keyint_min", "25", "-sc_threshold", "0"])
+            .args([
+                "-c:a",
+                "aac",
+                "-f",
+                "hls",
+                "-hls_time",
+                "1",
+                "-hls_list_size",
+                "6",
+            ])
+            .args(["-hls_flags", "delete_segments+omit_endlist"])
+            .arg(&playlist)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
+        let port = free_port();
+        let http = tokio::process::Command::new("python3")
+            .args([
+                "-m",
+                "http.server",
+                "--bind",
+                "127.0.0.1",
+                &port.to_string(),
+            ])
+            .arg("--directory")
+            .arg(dir.path())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
+        let source = LiveSource {
+            url: format!("http://127.0.0.1:{port}/live.m3u8"),
+            _dir: dir,
+            ffmpeg,
+            http,
+        };
+        let client = reqwest::Client::new();
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            if let Ok(resp) = client.get(&source.url).send().await {
+                if resp.status() == 200 && resp.text().await.unwrap().contains(".ts") {
+                    break;
+                }
+            }
+            assert!(Instant::now() < deadline, "the live source never started");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        source
+    }
+}
+
+impl Drop for LiveSource {
+    fn drop(&mut self) {
+        let _ = self.http.start_kill();
+        let _ = self.ffmpeg.start_kill();
+    }
+}
+
+/// `ns` after the Unix epoch as `YYYY-MM-DDTHH:MM:SS.mmmZ` (civil-from-days, proleptic
+/// Gregorian calendar).
+fn utc_text(ns: i128) -> String {
+    let ms = ns.div_euclid(1_000_000);
+    let (days, ms_of_day) = (ms.div_euclid(86_400_000), ms.rem_euclid(86_400_000));
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i128::from(m <= 2);
+    let secs = ms_of_day / 1000;
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:03}Z",
+        secs / 3600,
+        secs / 60 % 60,
+        secs % 60,
+        ms_of_day % 1000
+    )
+}
+
+/// The object id in a signed media URL (`.../media/{id}?...`).
+fn object_of(uri: &str) -> String {
+    let path = uri.split('?').next().unwrap();
+    path.rsplit('/').next().unwrap().to_owned()
+}
+
+#[test]
+fn utc_text_is_the_civil_date() {
+    assert_eq!(utc_text(0), "1970-01-01T00:00:00.000Z");
+    assert_eq!(
+        utc_text(1_704_067_200_000_000_000 + 86_399_999_000_000),
+        "2024-01-01T23:59:59.999Z"
+    );
+    assert_eq!(
+        utc_text(951_782_400_000_000_000),
+        "2000-02-29T00:00:00.000Z"
+    );
+}
+
+#[tokio::test]
+async fn a_live_playlist_grows_while_ingest_runs_and_ends_when_it_stops() {
+    let setup = Setup::new(&[]).await;
+    let source = LiveSource::start(40).await;
+    let mut ingest = tokio::process::Command::new(env!("CARGO_BIN_EXE_rushes"));
+    ingest
+        .args([
+            "ingest",
+            &source.url,
+            "--tams-url",
+            &setup.server.base_url,
+            "--json",
+        ])
+        .arg("--work-dir")
+        .arg(setup.dir.path().join("ingest"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .kill_on_drop(true);
+    for (key, _) in std::env::vars_os() {
+        if key.to_string_lossy().starts_with("RUSHES_") {
+            ingest.env_remove(&key);
+        }
+    }
+    let mut ingest = ingest.spawn().unwrap();
+    let mut lines = BufReader::new(ingest.stdout.take().unwrap()).lines();
+    let first = tokio::time::timeout(Duration::from_secs(20), lines.next_line())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    let ids: Value = serde_json::from_str(&first).unwrap();
+    let video = flow_of(&ids, "video");
+    let path = format!("/hls/flows/{video}/manifest.m3u8?window=3");
+
+    // Reloads: the window slides, each media sequence number keeps its segment.
+    let mut by_number: HashMap<u64, String> = HashMap::new();
+    let mut last_total = 0;
+    let mut grew = 0;
+    let mut last_sequence = 0;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while grew < 3 {
+        assert!(Instant::now() < deadline, "the live playlist did not grow");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let text = setup.playlist(&path).await;
+        let p = parse_media(&text);
+        assert!(!p.ended && p.playlist_type.is_none(), "{text}");
+        assert!(p.segments.len() <= 3, "{text}");
+        assert!(p.sequence >= last_sequence, "{text}");
+        last_sequence = p.sequence;
+        for (i, (_, uri)) in p.segments.iter().enumerate() {
+            let n = p.sequence + i as u64;
+            let object = object_of(uri);
+            if let Some(before) = by_number.insert(n, object.clone()) {
+                assert_eq!(before, object, "segment {n} changed between reloads");
+            }
+        }
+        let total = p.sequence + p.segments.len() as u64;
+        if total > last_total && last_total > 0 {
+            grew += 1;
+        }
+        last_total = last_total.max(total);
+    }
+    assert!(last_sequence > 0, "the window never slid");
+    // `window=all`: the growing flow from its start, as an EVENT playlist.
+    let text = setup
+        .playlist(&format!("/hls/flows/{video}/manifest.m3u8?window=all"))
+        .await;
+    let p = parse_media(&text);
+    assert_eq!(p.playlist_type.as_deref(), Some("EVENT"));
+    assert!(!p.ended && p.sequence == 0);
+    assert!(p.segments.len() as u64 >= last_total, "{text}");
+    // The first segment's date is the flow's TAI start less 37 s.
+    let flow = setup
+        .server
+        .get_json(&format!("/flows/{video}?include_timerange=true"))
+        .await;
+    let start: TimeRange = flow["timerange"].as_str().unwrap().parse().unwrap();
+    let (Some(s), _) = start.nanos_half_open().unwrap() else {
+        panic!("{flow}");
+    };
+    assert_eq!(p.program_date_times[0], utc_text(s - 37_000_000_000));
+
+    // The ingest stops: the flow is complete, its playlist is on demand with an end.
+    let pid = ingest.id().unwrap();
+    assert!(Command::new("kill")
+        .args(["-INT", &pid.to_string()])
+        .status()
+        .unwrap()
+        .success());
+    let status = tokio::time::timeout(Duration::from_secs(20), ingest.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(status.success());
+    let text = setup
+        .playlist(&format!("/hls/flows/{video}/manifest.m3u8"))
+        .await;
+    let p = parse_media(&text);
+    assert!(
+        p.ended && p.playlist_type.as_deref() == Some("VOD"),
+        "{text}"
+    );
+    assert_eq!(p.sequence, 0);
+    let frames = decoded_video_frames(
+        &setup
+            .server
+            .url(&format!("/hls/flows/{video}/manifest.m3u8")),
+    );
+    assert_eq!(frames, frames_of(&setup.segments(&video).await));
 }
