@@ -859,3 +859,107 @@ async fn a_live_playlist_grows_while_ingest_runs_and_ends_when_it_stops() {
     );
     assert_eq!(frames, frames_of(&setup.segments(&video).await));
 }
+
+// ---------------------------------------------------------------------------------------
+// Auth
+
+const HS_SECRET: &str = "hls-test-hs256-secret";
+
+fn token(scopes: &str) -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let claims = serde_json::json!({
+        "iss": "https://idp.example",
+        "aud": "rushes-hls-test",
+        "sub": "player",
+        "iat": now,
+        "exp": now + 3600,
+        "scope": scopes,
+    });
+    let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256);
+    header.kid = Some("hs-1".into());
+    jsonwebtoken::encode(
+        &header,
+        &claims,
+        &jsonwebtoken::EncodingKey::from_secret(HS_SECRET.as_bytes()),
+    )
+    .unwrap()
+}
+
+#[tokio::test]
+async fn playlists_need_credentials_and_carry_the_access_token_onward() {
+    let config = tempfile::tempdir().unwrap();
+    let config_path = config.path().join("rushes.toml");
+    std::fs::write(
+        &config_path,
+        format!(
+            "[auth.jwt]\nissuer = \"https://idp.example\"\naudience = [\"rushes-hls-test\"]\n\n[[auth.jwt.keys]]\nkid = \"hs-1\"\nalg = \"HS256\"\nsecret = \"{HS_SECRET}\"\n"
+        ),
+    )
+    .unwrap();
+    let setup = Setup::new(&["--config", config_path.to_str().unwrap()]).await;
+    let file = make_ts(setup.dir.path(), 50, 25);
+    let writer = token("tams-api/read tams-api/write");
+    let summary = setup.import(&file, &["--token", &writer]).await;
+    let video = flow_of(&summary, "video");
+    let source = summary["source_id"].as_str().unwrap().to_owned();
+    let media = format!("/hls/flows/{video}/manifest.m3u8");
+    let multivariant = format!("/hls/sources/{source}/manifest.m3u8");
+
+    // No credentials, a bad token, a token without the read scope: refused.
+    for path in [&media, &multivariant] {
+        let body = assert_error(setup.server.get(path).await, StatusCode::UNAUTHORIZED).await;
+        schema::assert_valid("error.json", &body);
+        assert_error(
+            setup
+                .server
+                .get(&format!("{path}?access_token=not.a.token"))
+                .await,
+            StatusCode::UNAUTHORIZED,
+        )
+        .await;
+        let body = assert_error(
+            setup
+                .server
+                .get(&format!("{path}?access_token={}", token("other/scope")))
+                .await,
+            StatusCode::FORBIDDEN,
+        )
+        .await;
+        schema::assert_valid("error.json", &body);
+    }
+
+    // A bearer header works; so does access_token, which the variants carry onward.
+    let reader = token("tams-api/read");
+    let resp = setup
+        .server
+        .request(reqwest::Method::GET, &media)
+        .header("authorization", format!("Bearer {reader}"))
+        .send()
+        .await
+        .unwrap();
+    let text = expect_status(resp, StatusCode::OK)
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(text.ends_with("#EXT-X-ENDLIST\n"), "{text}");
+    let with_token = format!("{multivariant}?access_token={reader}");
+    let text = setup.playlist(&with_token).await;
+    let m = parse_multivariant(&text);
+    assert!(
+        m.variants[0]
+            .1
+            .ends_with(&format!("?access_token={reader}")),
+        "{text}"
+    );
+    assert!(
+        m.media[0]["URI"].ends_with(&format!("?access_token={reader}")),
+        "{text}"
+    );
+    // A player that cannot send headers plays it through: the variants and their
+    // segments (signed URLs, their own credential) need nothing else.
+    assert_eq!(decoded_video_frames(&setup.server.url(&with_token)), 50);
+}
