@@ -11,6 +11,12 @@
 //! cutting the same file into MPEG-TS segments with the import's own muxer options,
 //! `--runs` times (`--no-baseline` skips it), which bounds what the import can reach.
 //!
+//! `export`: imports the same cached file once into a fresh store, then for each of
+//! `--runs` runs exports a cut of it whose both ends fall inside GOPs (by default from
+//! 0.52 s to 0.52 s before the end) through `rushes_media::export::export` in this
+//! process, as `rushes export` does, to MP4; each run reports the wall time, multiples of
+//! real time, when the downloads ended and when the mux began, and the parts re-encoded.
+//!
 //! A `live` subcommand (the latency of `rushes_media::ingest`) belongs beside `import`.
 
 #[allow(dead_code)]
@@ -42,6 +48,8 @@ struct Args {
 enum Cmd {
     /// Import a generated file (`rushes import` in-process) into a fresh store per run.
     Import(ImportArgs),
+    /// Export a cut of the generated file (`rushes export` in-process) from a store.
+    Export(ExportArgs),
     // `Live`: ingest latency, once `rushes_media::ingest` has a benchmark.
 }
 
@@ -76,12 +84,141 @@ struct ImportArgs {
     no_baseline: bool,
 }
 
+#[derive(clap::Args, Debug)]
+struct ExportArgs {
+    /// The `rushes` binary to start (`serve --listen 127.0.0.1:0`, temporary data dir).
+    #[arg(long)]
+    spawn: PathBuf,
+    /// Where the generated test file is kept between invocations.
+    #[arg(long, default_value = "target/bench-media")]
+    media_dir: PathBuf,
+    /// Minutes of media in the test file.
+    #[arg(long, default_value_t = 10)]
+    minutes: u32,
+    /// Exports of the same cut.
+    #[arg(long, default_value_t = 3)]
+    runs: usize,
+    /// Milliseconds cut from each end of the flow (inside a GOP unless a multiple of the
+    /// 2 s GOP).
+    #[arg(long, default_value_t = 520)]
+    trim_ms: i64,
+    /// Downloads in flight (as `rushes export --parallel`).
+    #[arg(long, default_value_t = 8)]
+    parallel: usize,
+    /// Directory for the downloads and the exported file [default: the system's
+    /// temporary dir].
+    #[arg(long)]
+    work_dir: Option<PathBuf>,
+}
+
 #[tokio::main]
 async fn main() -> Result<()> {
     let args = Args::parse();
     match args.command {
         Cmd::Import(a) => import(a).await,
+        Cmd::Export(a) => export(a).await,
     }
+}
+
+/// `export`: one import, then `--runs` exports of a cut with both ends inside GOPs.
+async fn export(a: ExportArgs) -> Result<()> {
+    use rushes_media::export::{ExportEvent, ExportOptions, Target};
+    use rushes_client::model::{TimeRange, Timestamp};
+    let file = test_file(&a.media_dir, a.minutes).await?;
+    let tools = Tools::default();
+    let (server, url) = Spawned::start(&a.spawn, None, &[]).await?;
+    let client = Client::new(url.as_str(), Auth::None)?;
+    let work_root = a.work_dir.clone().unwrap_or_else(std::env::temp_dir);
+    let work = tempfile::Builder::new()
+        .prefix("rushes-bench-export-")
+        .tempdir_in(&work_root)
+        .context("work dir")?;
+    let t = Instant::now();
+    let imported = rushes_media::import::import_file(
+        &client,
+        &tools,
+        &file,
+        &ImportOptions {
+            work_dir: Some(work.path().to_path_buf()),
+            ..ImportOptions::default()
+        },
+        &|_| {},
+    )
+    .await
+    .context("import")?;
+    println!(
+        "imported {} in {:.1} s (flow {})",
+        file.display(),
+        t.elapsed().as_secs_f64(),
+        imported.flow_id
+    );
+    let video = imported
+        .flows
+        .iter()
+        .find(|f| f.plan.role == "video")
+        .and_then(|f| f.timerange.as_deref())
+        .context("no video flow timerange")?
+        .parse::<TimeRange>()
+        .map_err(|e| anyhow::anyhow!("video timerange: {e}"))?;
+    let Some((Some(s), Some(e))) = video.nanos_half_open() else {
+        bail!("the video flow is not bounded: {video}");
+    };
+    let trim = i128::from(a.trim_ms) * 1_000_000;
+    let ns = |v: i128| Timestamp::from_nanos(i64::try_from(v).unwrap_or(i64::MAX));
+    let cut = TimeRange::half_open(ns(s + trim), ns(e - trim));
+    let media = (e - s - 2 * trim) as f64 / 1e9;
+    println!(
+        "same as: {} export --flow {} --timerange '{cut}' -o cut.mp4 --parallel {} --json",
+        a.spawn.display(),
+        imported.flow_id,
+        a.parallel
+    );
+    let mut walls = Vec::new();
+    for n in 1..=a.runs {
+        let out = work.path().join(format!("cut-{n}.mp4"));
+        let mut opts = ExportOptions::new(Target::Flow(imported.flow_id), cut, out.clone());
+        opts.parallel = a.parallel;
+        opts.work_dir = Some(work.path().to_path_buf());
+        let marks = Mutex::new((None::<Duration>, None::<Duration>));
+        let started = Instant::now();
+        let on_event = |e: ExportEvent| {
+            let at = started.elapsed();
+            let Ok(mut m) = marks.lock() else { return };
+            match e {
+                ExportEvent::Downloaded => m.0 = Some(at),
+                ExportEvent::Muxing => m.1 = Some(at),
+                _ => {}
+            }
+        };
+        let summary = rushes_media::export::export(&client, &tools, &opts, &on_event)
+            .await
+            .with_context(|| format!("run {n}: export"))?;
+        let wall = started.elapsed().as_secs_f64();
+        let (downloaded, muxing) = marks.into_inner().unwrap_or_default();
+        println!(
+            "run {n}: {media:.2} s of media in {wall:.2} s: {:.1}x real time; {} frames \
+             ({} re-encoded), {:.1} MB; last download at {}, mux from {}",
+            media / wall,
+            summary.frames,
+            summary.reencoded_frames,
+            summary.bytes as f64 / 1e6,
+            secs(downloaded),
+            secs(muxing)
+        );
+        let _ = std::fs::remove_file(&out);
+        walls.push(wall);
+    }
+    server.shutdown().await?;
+    if walls.is_empty() {
+        return Ok(());
+    }
+    let m = median(walls);
+    println!(
+        "median: {m:.2} s, {:.1}x real time; target >= 20x: {}",
+        media / m,
+        if media / m >= 20.0 { "met" } else { "not met" }
+    );
+    Ok(())
 }
 
 /// The ffmpeg arguments that make the test file (output path last).
