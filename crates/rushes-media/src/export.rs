@@ -863,13 +863,12 @@ fn wanted(
             hi = frames.partition_point(|f| f.t + f.dur / 2 < end);
         }
     }
+    // By the frame's middle: robust to timestamps a few microseconds off the frame grid
+    // (a container's time base rounding), and for a cut inside a frame, the frame is
+    // kept when most of it is inside.
     let inside = |f: &Frame| {
-        if video {
-            f.t >= range.0 && f.t < range.1
-        } else {
-            let mid = f.t + f.dur / 2;
-            mid >= range.0 && mid < range.1
-        }
+        let mid = f.t + f.dur / 2;
+        mid >= range.0 && mid < range.1
     };
     let sel: Vec<usize> = (lo..hi.max(lo)).filter(|&i| inside(&frames[i])).collect();
     match (sel.first(), sel.last()) {
@@ -888,6 +887,7 @@ async fn cut_unit(
     index: usize,
     opts: &ExportOptions,
 ) -> Result<Vec<Part>, RunError> {
+    let original = file;
     let file = as_ts(tools, file).await?;
     let first = &unit.segments[0];
     let whole_range = (
@@ -925,7 +925,9 @@ async fn cut_unit(
             reencoded: false,
         }]);
     };
-    let frames = frames_of(tools, &file, unit.ts_offset).await?;
+    // Times from the object as stored (its own timeline, which `ts_offset` maps); the
+    // MPEG-TS copy has the same frames in the same order.
+    let frames = frames_of(tools, original, unit.ts_offset).await?;
     let (i0, i1) = wanted(&frames, &first.seg, part_range, t.video, None);
     if i1 <= i0 {
         return Ok(Vec::new());
@@ -1136,4 +1138,77 @@ async fn mux(
     a.extend(args(&["-c", "copy", "-f", container.muxer()]));
     a.push(out.into());
     ffmpeg(tools, a).await
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn frames(n: usize, key_every: usize) -> Vec<Frame> {
+        (0..n)
+            .map(|i| Frame {
+                t: 40_000_000 * i as i128,
+                dur: 40_000_000,
+                key: i % key_every == 0,
+                decode: i,
+            })
+            .collect()
+    }
+
+    fn seg(offset: Option<u64>, count: Option<u64>) -> Segment {
+        let mut s = Segment::new(
+            "obj".parse().unwrap(),
+            rushes_client::model::TimeRangeText::parse("[0:0_1:0)").unwrap(),
+        );
+        s.sample_offset = offset;
+        s.sample_count = count;
+        s
+    }
+
+    #[test]
+    fn containers_from_names_and_what_they_hold() {
+        assert_eq!(Container::from_name("MP4"), Some(Container::Mp4));
+        assert_eq!(
+            Container::from_path(Path::new("a/b.ts")),
+            Some(Container::Ts)
+        );
+        assert_eq!(Container::from_path(Path::new("a/b.mkv")), None);
+        assert!(Container::Ts.can_hold("video/H264"));
+        assert!(!Container::Ts.can_hold("video/prores"));
+        assert!(Container::Mov.can_hold("video/prores"));
+        assert!(!Container::Mp4.can_hold("video/prores"));
+    }
+
+    #[test]
+    fn frames_are_in_the_range_by_their_middle() {
+        let f = frames(25, 25);
+        // [0.52 s, 0.8 s): frames 13..20.
+        assert_eq!(
+            wanted(&f, &seg(None, None), (520_000_000, 800_000_000), true, None),
+            (13, 20)
+        );
+        // A few microseconds off the grid changes nothing.
+        assert_eq!(
+            wanted(&f, &seg(None, None), (519_990_000, 800_010_000), true, None),
+            (13, 20)
+        );
+        // Nothing in a range between two middles.
+        assert_eq!(
+            wanted(&f, &seg(None, None), (521_000_000, 539_000_000), true, None),
+            (0, 0)
+        );
+    }
+
+    #[test]
+    fn sample_offset_and_count_pick_frames_from_the_object() {
+        let f = frames(25, 25);
+        let all = (0, 1_000_000_000);
+        assert_eq!(
+            wanted(&f, &seg(Some(5), Some(10)), all, true, None),
+            (5, 15)
+        );
+        assert_eq!(wanted(&f, &seg(Some(20), None), all, true, None), (20, 25));
+        assert_eq!(wanted(&f, &seg(Some(30), Some(2)), all, true, None), (0, 0));
+    }
 }

@@ -526,3 +526,48 @@ async fn bad_input_fails_clearly_and_leaves_no_file() {
         assert_no_output(&out);
     }
 }
+
+/// Fragmented MP4 segments (init object + media parts) export the same frames.
+#[tokio::test]
+async fn fragmented_mp4_segments_export_frame_exact() {
+    let setup = Setup::new().await;
+    let file = make_ts(setup.path(), "source.ts", "testsrc2", 100);
+    let work = setup.path().join("work");
+    let summary = setup
+        .rushes(&[
+            "import",
+            file.to_str().unwrap(),
+            "--segment-duration",
+            "1",
+            "--format",
+            "fmp4",
+            "--work-dir",
+            work.to_str().unwrap(),
+        ])
+        .await
+        .summary();
+    let video = setup.flow(&flow_of(&summary, "video")).await;
+    assert_eq!(video["container"], "video/mp4");
+    let start = range_start(video["timerange"].as_str().unwrap());
+    let tr = format!(
+        "[{}_{})",
+        ts(start + 400_000_000),
+        ts(start + 2_400_000_000)
+    );
+    let out = setup.path().join("cut.mov");
+    let multi = summary["flow_id"].as_str().unwrap();
+    let run = setup.export("--flow", multi, &tr, &out).await;
+    let s = run.summary();
+    assert_eq!(s["frames"], 50, "{s}");
+    assert_eq!(s["reencoded_frames"], 25, "{s}");
+    let got = frame_md5s(&out);
+    assert_eq!(got.len(), 50);
+    assert_eq!(got[15..40], frame_md5s(&file)[25..50], "copied GOP");
+    let p = psnr(setup.path(), &out, 0, &file, 10, 15);
+    assert!(p.iter().all(|&v| v > MIN_PSNR), "PSNR {p:?}");
+    let (v, a) = (stream_seconds(&out, "v:0"), stream_seconds(&out, "a:0"));
+    assert!(
+        (a - v).abs() <= AAC_FRAME + 1e-6,
+        "audio {a} s, video {v} s"
+    );
+}

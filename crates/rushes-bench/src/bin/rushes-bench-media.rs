@@ -122,8 +122,8 @@ async fn main() -> Result<()> {
 
 /// `export`: one import, then `--runs` exports of a cut with both ends inside GOPs.
 async fn export(a: ExportArgs) -> Result<()> {
-    use rushes_media::export::{ExportEvent, ExportOptions, Target};
     use rushes_client::model::{TimeRange, Timestamp};
+    use rushes_media::export::{ExportEvent, ExportOptions, Target};
     let file = test_file(&a.media_dir, a.minutes).await?;
     let tools = Tools::default();
     let (server, url) = Spawned::start(&a.spawn, None, &[]).await?;
