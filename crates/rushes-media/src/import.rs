@@ -295,6 +295,21 @@ enum Base {
 }
 
 impl Base {
+    /// Flow time minus the segment file's own time, for a segment starting at `ticks`.
+    /// The file holds its timestamps modulo 2^33, so the offset gains 2^33 ticks per turn
+    /// of the wrap; otherwise it is one value for the whole import (computed in ticks,
+    /// rounded once), so that players see one timeline, not 1 ns steps.
+    fn ts_offset(self, ticks: i64) -> Result<Timestamp, RunError> {
+        let turns = ticks - ticks.rem_euclid(TS_WRAP);
+        let start = nanos_to_ticks(OBJECT_TIMELINE_START.as_nanos() as i64);
+        match self {
+            Base::Ticks(d) => Ok(ticks_to_nanos(d + turns)),
+            Base::At(t) => t
+                .checked_add(ticks_to_nanos(turns - start))
+                .ok_or_else(|| RunError::Refused("a timestamp out of range".into())),
+        }
+    }
+
     fn flow_time(self, ticks: i64) -> Result<Timestamp, RunError> {
         let start = nanos_to_ticks(OBJECT_TIMELINE_START.as_nanos() as i64);
         match self {
@@ -323,11 +338,7 @@ fn to_write(
             end_ticks
         )));
     }
-    // The file holds its timestamps modulo 2^33.
-    let object_start = ticks_to_nanos(seg.start.rem_euclid(TS_WRAP));
-    let ts_offset = start
-        .checked_sub(object_start)
-        .ok_or_else(|| RunError::Refused("a timestamp out of range".into()))?;
+    let ts_offset = base.ts_offset(seg.start)?;
     Ok(SegmentToWrite {
         path: seg.path.clone(),
         timerange: TimeRange::half_open(start, end),

@@ -473,9 +473,13 @@ async fn run(
                     if let Ok(mut p) = prev_end.lock() {
                         p[i] = Some(end);
                     }
-                    let object_start = ticks_to_nanos(seg.start.rem_euclid(TS_WRAP));
+                    // The run's anchor (start minus the segment's own time, exactly), plus
+                    // 2^33 ticks per turn of the MPEG-TS wrap the file's timestamps took:
+                    // one value per anchor, so players see one timeline.
+                    let turns = seg.start - seg.start.rem_euclid(TS_WRAP);
                     let ts_offset = start
-                        .checked_sub(object_start)
+                        .checked_sub(ticks_to_nanos(seg.start))
+                        .and_then(|a| a.checked_add(ticks_to_nanos(turns)))
                         .ok_or_else(|| RunError::Refused("a timestamp out of range".into()))?;
                     let w = SegmentToWrite {
                         path: seg.path.clone(),
