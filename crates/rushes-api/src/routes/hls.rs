@@ -255,9 +255,14 @@ fn program_date_time(tai_ns: i64) -> Option<String> {
 /// init object.
 fn discontinuous(prev: &HlsSegment, seg: &HlsSegment) -> bool {
     seg.start_ns != prev.end_ns
-        || seg.ts_offset_ns != prev.ts_offset_ns
+        || seg.ts_offset_ns.abs_diff(prev.ts_offset_ns) >= SAME_OFFSET_NS
         || seg.init_object_id != prev.init_object_id
 }
+
+/// `ts_offset`s closer than one 90 kHz tick (11,111 ns) are one media timeline: writers
+/// that round each segment's offset on its own give offsets a nanosecond apart, and a
+/// player must not be told to reset its timeline for that.
+const SAME_OFFSET_NS: u64 = 11_111;
 
 fn media_playlist(found: &HlsSegments, mode: Mode) -> String {
     let segs: Vec<&HlsSegment> = found.segments.iter().filter(|s| s.url.is_some()).collect();
@@ -505,8 +510,10 @@ mod tests {
                 seg(0, S, 0, Some("i1")),
                 seg(S, 2 * S + S / 2, 0, Some("i1")),
                 seg(3 * S, 4 * S, 0, Some("i1")),
-                seg(4 * S, 5 * S, 7, Some("i1")),
-                seg(5 * S, 6 * S, 7, Some("i2")),
+                // A nanosecond of rounding is the same timeline; 7 ms is another.
+                seg(4 * S, 5 * S, 1, Some("i1")),
+                seg(5 * S, 6 * S, 7_000_000, Some("i1")),
+                seg(6 * S, 7 * S, 7_000_000, Some("i2")),
             ],
             sequence: 12,
         };
