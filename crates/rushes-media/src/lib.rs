@@ -1,5 +1,9 @@
-//! ffprobe and ffmpeg as typed subprocesses: the codec engine of `rushes import` and
-//! `rushes ingest`.
+//! The media tools of Rushes, as a library: [`import`] (a file into flows), [`ingest`]
+//! (a live input into growing flows) and [`export`] (a timerange of a flow or source to a
+//! file, cut exactly). They reach a store only through `rushes-client` (the TAMS API), so
+//! they work with any TAMS store; the server runs ingest and export as jobs.
+//!
+//! Underneath, ffprobe and ffmpeg run as typed subprocesses:
 //!
 //! - [`Tools`]: where ffprobe and ffmpeg are and how long one run may take. Each run is a
 //!   `tokio::process` child that is killed at the timeout ([`MediaError::Timeout`]); a
@@ -15,6 +19,10 @@
 //! - [`Tools::segment_ts`] → [`SegmentFile`]s: stream copy into MPEG-TS segments cut at
 //!   key frames, each with the first pts and end (last pts + duration) of every stream
 //!   it holds, so a caller can give each segment its exact timerange.
+//!
+//! - [`Tools::run_segmenter`]: ffmpeg's segment muxer running live, one output per
+//!   stream, each segment reported as it completes ([`CompletedSegment`]).
+//! - [`FlowWriter`]: uploads a flow's segments concurrently and registers them in order.
 //!
 //! Times are integers in a stream's time base or [`rushes_time::Timestamp`]
 //! nanoseconds; rates are [`rushes_time::Rational`]. Nothing here uses floating point.
