@@ -92,11 +92,15 @@ pub async fn serve(args: Settings) -> anyhow::Result<()> {
         args.data_dir.join("jobs"),
         open,
     );
-    let extra = rushes_api::media::router_for(store.media()).merge(crate::jobs::router(
-        jobs.clone(),
-        auth.clone(),
-        &state.limits,
-    ));
+    // Partial segments of HLS playlists, cut through the same API (docs/HLS.md).
+    let parts = crate::hls_parts::Parts::new(
+        crate::jobs::base_url_of(local),
+        args.data_dir.join("hls-parts"),
+        open,
+    );
+    let extra = rushes_api::media::router_for(store.media())
+        .merge(crate::jobs::router(jobs.clone(), auth.clone(), &state.limits))
+        .merge(crate::hls_parts::router(parts, auth.clone()));
     let app = rushes_api::secured_router(state, extra, auth, cors);
 
     if !open {

@@ -8,6 +8,7 @@
 mod app;
 mod cli;
 mod config;
+mod hls_parts;
 mod jobs;
 mod media;
 mod objects;

@@ -963,3 +963,238 @@ async fn playlists_need_credentials_and_carry_the_access_token_onward() {
     // segments (signed URLs, their own credential) need nothing else.
     assert_eq!(decoded_video_frames(&setup.server.url(&with_token)), 50);
 }
+
+// ---------------------------------------------------------------------------------------
+// Edit by reference
+
+/// The md5 of every video frame ffmpeg decodes from `input` (a file or a playlist URL).
+fn frame_md5s(input: &str) -> Vec<String> {
+    let out = Command::new("ffmpeg")
+        .args(["-nostdin", "-v", "error"])
+        .args(hls_input_options(input))
+        .args(["-i", input, "-map", "0:v:0", "-f", "framemd5", "-"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "ffmpeg {input}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .map(|l| l.rsplit(',').next().unwrap().trim().to_owned())
+        .collect()
+}
+
+/// PSNR (average over the planes, `inf` as 100) of frames `out_from..out_from + count` of
+/// `out` against frames `from..from + count` of `source`.
+fn psnr(
+    dir: &Path,
+    out: &Path,
+    out_from: usize,
+    source: &Path,
+    from: usize,
+    count: usize,
+) -> Vec<f64> {
+    let stats = dir.join(format!("psnr-{out_from}-{from}.log"));
+    let graph = format!(
+        "[0:v]trim=start_frame={out_from}:end_frame={},setpts=PTS-STARTPTS[a];\
+         [1:v]trim=start_frame={from}:end_frame={},setpts=PTS-STARTPTS[b];\
+         [a][b]psnr=stats_file={}",
+        out_from + count,
+        from + count,
+        stats.display()
+    );
+    ffmpeg(&[
+        "-i",
+        out.to_str().unwrap(),
+        "-i",
+        source.to_str().unwrap(),
+        "-lavfi",
+        &graph,
+        "-f",
+        "null",
+        "-",
+    ]);
+    std::fs::read_to_string(&stats)
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let v = l
+                .split_whitespace()
+                .find_map(|kv| kv.strip_prefix("psnr_avg:"))
+                .unwrap();
+            if v == "inf" {
+                100.0
+            } else {
+                v.parse().unwrap()
+            }
+        })
+        .collect()
+}
+
+fn ts_text(nanos: i128) -> String {
+    let sign = if nanos < 0 { "-" } else { "" };
+    let n = nanos.unsigned_abs();
+    format!("{sign}{}:{}", n / 1_000_000_000, n % 1_000_000_000)
+}
+
+fn offset_of(seg: &Value) -> i128 {
+    let t: rushes_time::Timestamp = seg["ts_offset"].as_str().unwrap_or("0:0").parse().unwrap();
+    i128::from(t.as_nanos())
+}
+
+/// A flow built by reference from two imported flows (sample_offset / sample_count cuts
+/// and a whole segment) plays exactly the referenced frames: the cut segments' URIs are
+/// the parts Rushes cuts, stream-copied frames keep their checksums, re-encoded ones are
+/// close to the source, and a second reading (from the parts' cache) is the same.
+#[tokio::test]
+async fn a_flow_made_by_reference_plays_exactly_the_referenced_frames() {
+    let setup = Setup::new(&[]).await;
+    let (dir_a, dir_b) = (setup.dir.path().join("a"), setup.dir.path().join("b"));
+    std::fs::create_dir_all(&dir_a).unwrap();
+    std::fs::create_dir_all(&dir_b).unwrap();
+    let a_file = make_ts(&dir_a, 100, 25);
+    // B: another picture (testsrc), so that frames of A and B cannot be confused.
+    let b_file = dir_b.join("b.ts");
+    ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc=size=320x240:rate=25",
+        "-frames:v",
+        "100",
+        "-c:v",
+        "libx264",
+        "-pix_fmt",
+        "yuv420p",
+        "-preset",
+        "veryfast",
+        "-g",
+        "25",
+        "-keyint_min",
+        "25",
+        "-sc_threshold",
+        "0",
+        "-f",
+        "mpegts",
+        b_file.to_str().unwrap(),
+    ]);
+    let one_second = ["--segment-duration", "1"];
+    let a = flow_of(&setup.import(&a_file, &one_second).await, "video");
+    let b = flow_of(&setup.import(&b_file, &one_second).await, "video");
+    let (a_segs, b_segs) = (setup.segments(&a).await, setup.segments(&b).await);
+    assert_eq!((a_segs.len(), b_segs.len()), (4, 4));
+    let edit = uuid::Uuid::new_v4().to_string();
+    let flow = serde_json::json!({
+        "id": edit,
+        "source_id": uuid::Uuid::new_v4().to_string(),
+        "format": "urn:x-nmos:format:video",
+        "codec": "video/h264",
+        "container": "video/mp2t",
+        "essence_parameters": {
+            "frame_width": 320,
+            "frame_height": 240,
+            "frame_rate": {"numerator": 25, "denominator": 1}
+        }
+    });
+    let resp = setup.server.put(&format!("/flows/{edit}"), &flow).await;
+    assert!(resp.status().is_success(), "{:?}", resp.text().await);
+    // A's segment 1 (frames 25..50) by sample count; frames 62..70 of B (its segment 2
+    // holds 50..75); A's segment 3 (frames 75..100) whole.
+    let frame = 40_000_000i128;
+    let mut posts = Vec::new();
+    let mut at = 0i128;
+    for (seg, cut) in [
+        (&a_segs[1], Some((0i128, 25i128))),
+        (&b_segs[2], Some((12, 8))),
+        (&a_segs[3], None),
+    ] {
+        let (start, end) = bounds(seg);
+        let (offset, count) = cut.unwrap_or((0, (end - start) / frame));
+        // The object's own time of its first referenced frame.
+        let object_time = start + offset * frame - offset_of(seg);
+        let mut post = serde_json::json!({
+            "object_id": seg["object_id"],
+            "timerange": format!("[{}_{})", ts_text(at), ts_text(at + count * frame)),
+            "ts_offset": ts_text(at - object_time),
+        });
+        if cut.is_some() {
+            post["sample_offset"] = offset.to_string().parse().unwrap();
+            post["sample_count"] = count.to_string().parse().unwrap();
+        }
+        posts.push(post);
+        at += count * frame;
+    }
+    let resp = setup
+        .server
+        .post(&format!("/flows/{edit}/segments"), &Value::Array(posts))
+        .await;
+    expect_status(resp, StatusCode::CREATED).await;
+
+    let path = format!("/hls/flows/{edit}/manifest.m3u8");
+    let resp = expect_status(setup.server.get(&path).await, StatusCode::OK).await;
+    assert!(harness::header(&resp, "x-rushes-hls-partial-segments").is_none());
+    let text = resp.text().await.unwrap();
+    let p = parse_media(&text);
+    assert_eq!(p.segments.len(), 3, "{text}");
+    assert_eq!(p.segments[0].1, "parts/0.ts", "{text}");
+    assert_eq!(
+        p.segments[1].1,
+        format!("parts/{}.ts", 25 * frame),
+        "{text}"
+    );
+    setup
+        .server
+        .assert_signed_media_url(&p.segments[2].1, a_segs[3]["object_id"].as_str().unwrap());
+    assert!(!text.contains("# rushes:"), "{text}");
+
+    let url = setup.server.url(&path);
+    let a_md5 = frame_md5s(a_file.to_str().unwrap());
+    for reading in ["first (cut)", "second (cached)"] {
+        let got = frame_md5s(&url);
+        assert_eq!(got.len(), 25 + 8 + 25, "{reading} reading:\n{text}");
+        assert_eq!(got[..25], a_md5[25..50], "{reading}: A's GOP, copied");
+        assert_eq!(got[33..], a_md5[75..100], "{reading}: A's last segment");
+    }
+    // B's frames (inside a GOP: re-encoded), decoded losslessly and compared.
+    let played = setup.dir.path().join("played.mkv");
+    ffmpeg(&[
+        "-extension_picky",
+        "0",
+        "-i",
+        &url,
+        "-map",
+        "0:v:0",
+        "-c:v",
+        "ffv1",
+        played.to_str().unwrap(),
+    ]);
+    let q = psnr(setup.dir.path(), &played, 25, &b_file, 62, 8);
+    assert_eq!(q.len(), 8);
+    assert!(q.iter().all(|&v| v > 35.0), "B's frames: PSNR {q:?}");
+    // Not A's frames at those places.
+    let wrong = psnr(setup.dir.path(), &played, 25, &a_file, 62, 8);
+    assert!(wrong.iter().all(|&v| v < 25.0), "PSNR against A {wrong:?}");
+
+    // A part's start that is no segment's: 404 in the error shape; a bad name: 400.
+    let body = assert_error(
+        setup
+            .server
+            .get(&format!("/hls/flows/{edit}/parts/1.ts"))
+            .await,
+        StatusCode::NOT_FOUND,
+    )
+    .await;
+    schema::assert_valid("error.json", &body);
+    assert_error(
+        setup
+            .server
+            .get(&format!("/hls/flows/{edit}/parts/zero.ts"))
+            .await,
+        StatusCode::BAD_REQUEST,
+    )
+    .await;
+}

@@ -160,8 +160,8 @@ async fn flow_manifest(
         }
     }
     let live = !matches!(mode, Mode::Vod(_));
-    let body = media_playlist(&found, mode);
-    let partial = found.segments.iter().filter(|s| s.partial).count();
+    let body = media_playlist(&found, mode, &onward_query(&original));
+    let partial = found.segments.iter().filter(|s| whole_object(s)).count();
     let mut resp = playlist(body, live);
     if partial > 0 {
         resp.headers_mut().insert(
@@ -255,6 +255,8 @@ fn program_date_time(tai_ns: i64) -> Option<String> {
 /// init object.
 fn discontinuous(prev: &HlsSegment, seg: &HlsSegment) -> bool {
     seg.start_ns != prev.end_ns
+        || cut(seg)
+        || cut(prev)
         || seg.ts_offset_ns.abs_diff(prev.ts_offset_ns) >= SAME_OFFSET_NS
         || seg.init_object_id != prev.init_object_id
 }
@@ -264,7 +266,18 @@ fn discontinuous(prev: &HlsSegment, seg: &HlsSegment) -> bool {
 /// player must not be told to reset its timeline for that.
 const SAME_OFFSET_NS: u64 = 11_111;
 
-fn media_playlist(found: &HlsSegments, mode: Mode) -> String {
+/// A segment that uses part of an MPEG-TS object: its URI is the part Rushes cuts,
+/// `parts/{start}.ts` (served by the binary; docs/HLS.md), between discontinuities.
+fn cut(s: &HlsSegment) -> bool {
+    s.partial && s.init_object_id.is_none()
+}
+
+/// A segment that uses part of a fragmented MP4 object: players get the whole object.
+fn whole_object(s: &HlsSegment) -> bool {
+    s.partial && s.init_object_id.is_some()
+}
+
+fn media_playlist(found: &HlsSegments, mode: Mode, query: &str) -> String {
     let segs: Vec<&HlsSegment> = found.segments.iter().filter(|s| s.url.is_some()).collect();
     let max_ns = segs
         .iter()
@@ -283,7 +296,7 @@ fn media_playlist(found: &HlsSegments, mode: Mode) -> String {
         Mode::Event => out.push_str("#EXT-X-PLAYLIST-TYPE:EVENT\n"),
         Mode::Live(_) => {}
     }
-    if segs.iter().any(|s| s.partial) {
+    if segs.iter().any(|s| whole_object(s)) {
         out.push_str(
             "# rushes: some segments use only part of their object (sample_offset/sample_count); \
              players show the whole object\n",
@@ -314,7 +327,9 @@ fn media_playlist(found: &HlsSegments, mode: Mode) -> String {
             "#EXTINF:{},",
             seconds(s.end_ns.saturating_sub(s.start_ns))
         );
-        if let Some(url) = &s.url {
+        if cut(s) {
+            let _ = writeln!(out, "parts/{}.ts{query}", s.start_ns);
+        } else if let Some(url) = &s.url {
             out.push_str(url);
             out.push('\n');
         }
@@ -517,14 +532,14 @@ mod tests {
             ],
             sequence: 12,
         };
-        let text = media_playlist(&found, Mode::Vod(TimeRange::ETERNITY));
+        let text = media_playlist(&found, Mode::Vod(TimeRange::ETERNITY), "");
         assert!(text.contains("#EXT-X-TARGETDURATION:2\n"), "{text}");
         assert!(text.contains("#EXT-X-MEDIA-SEQUENCE:12\n"));
         assert!(text.contains("#EXTINF:1.500000,\nhttp://h/o1000000000\n"));
         assert_eq!(text.matches("#EXT-X-DISCONTINUITY\n").count(), 3);
         assert_eq!(text.matches("#EXT-X-MAP:").count(), 2);
         assert!(text.ends_with("#EXT-X-ENDLIST\n"));
-        let live = media_playlist(&found, Mode::Live(6));
+        let live = media_playlist(&found, Mode::Live(6), "");
         assert!(!live.contains("ENDLIST") && !live.contains("PLAYLIST-TYPE"));
     }
 }
