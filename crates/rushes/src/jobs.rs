@@ -1,13 +1,15 @@
-//! The jobs API (`/x-rushes/jobs`, an extension; see docs/JOBS.md): ingest jobs started,
-//! listed, inspected and stopped over HTTP, each one a [`rushes_media::ingest::ingest`]
-//! run in this process that talks to the store through its own TAMS API, with the
-//! credentials of the request that started it.
+//! The jobs API (`/x-rushes/jobs`, an extension; see docs/JOBS.md): jobs started, listed,
+//! inspected and stopped over HTTP, each one run in this process and talking to the store
+//! through its own TAMS API, with the credentials of the request that started it. Two
+//! kinds: `ingest` (a [`rushes_media::ingest::ingest`] run) and `export` (a
+//! [`rushes_media::export::export`] run whose file is stored as a new flow's one segment,
+//! its signed URL in the job's result).
 //!
 //! [`Jobs`] is the in-memory registry of one node; [`router`] its routes, behind the same
 //! authentication as the TAMS routes; [`Jobs::shutdown`] stops every job and waits for
 //! them (bounded) while the server still answers their requests.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -22,9 +24,13 @@ use rushes_api::auth::{require_auth, Auth};
 use rushes_api::error::{ApiError, ApiResult};
 use rushes_api::extract::{Json, PathParam};
 use rushes_api::Limits;
+use rushes_client::model::{FlowId, FlowStoragePost, SegmentPost, SourceId};
+use rushes_client::{Client, Query, UploadBody};
 use rushes_core::Principal;
+use rushes_media::export::{Container, ExportEvent, ExportOptions, ExportSummary, Target};
 use rushes_media::ingest::{IngestOptions, IngestStatus};
-use rushes_media::Tools;
+use rushes_media::{RunError, StreamKind, Tools};
+use rushes_time::{TimeRange, Timestamp};
 use serde_json::{json, Map, Value};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -45,7 +51,7 @@ const MAX_INPUT_ARGS: usize = 64;
 /// Longest `segment_duration` and `stall_timeout`, in seconds (as `rushes ingest`).
 const MAX_SECONDS: f64 = 3600.0;
 
-/// The fields a `POST /x-rushes/jobs` body may have.
+/// The fields a `POST /x-rushes/jobs` body of an ingest may have.
 const FIELDS: [&str; 7] = [
     "kind",
     "input",
@@ -154,11 +160,11 @@ impl IngestRequest {
             Some(Value::String(k)) if k == "ingest" => {}
             Some(Value::String(k)) => {
                 return Err(bad(format!(
-                    "unknown kind {k:?}; the only kind is \"ingest\""
+                    "unknown kind {k:?}; the kinds are \"ingest\" and \"export\""
                 )))
             }
             Some(_) => return Err(bad("kind must be a string".into())),
-            None => return Err(bad("kind is required (\"ingest\")".into())),
+            None => return Err(bad("kind is required (\"ingest\" or \"export\")".into())),
         }
         let input = match obj.get("input") {
             Some(Value::String(s)) => s.clone(),
@@ -244,6 +250,460 @@ impl IngestRequest {
             "stall_timeout": self.stall_timeout.as_secs_f64(),
         })
     }
+}
+
+/// The fields a `POST /x-rushes/jobs` body of an export may have.
+const EXPORT_FIELDS: [&str; 6] = [
+    "kind",
+    "flow_id",
+    "source_id",
+    "timerange",
+    "format",
+    "label",
+];
+
+/// An export job's request, parsed: every field checked, defaults filled in.
+#[derive(Debug, Clone)]
+struct ExportRequest {
+    target: Target,
+    timerange: TimeRange,
+    format: Container,
+    label: Option<String>,
+}
+
+/// `mp4`, `mov` or `ts`: the names the jobs API accepts for a container.
+fn container_name(c: Container) -> &'static str {
+    match c {
+        Container::Mp4 => "mp4",
+        Container::Mov => "mov",
+        Container::Ts => "ts",
+    }
+}
+
+/// The flow `container` MIME type of an exported file.
+fn container_mime(c: Container) -> &'static str {
+    match c {
+        Container::Mp4 => "video/mp4",
+        Container::Mov => "video/quicktime",
+        Container::Ts => "video/mp2t",
+    }
+}
+
+impl ExportRequest {
+    /// Parses a request body of kind `export`, or says what is wrong with it.
+    fn parse(body: &Value) -> Result<ExportRequest, ApiError> {
+        let bad = |m: String| ApiError::bad_request(m);
+        let Some(obj) = body.as_object() else {
+            return Err(bad("the body must be a JSON object".into()));
+        };
+        if let Some(unknown) = obj.keys().find(|k| !EXPORT_FIELDS.contains(&k.as_str())) {
+            return Err(bad(format!(
+                "unknown field {unknown:?}; the fields of an export are {}",
+                EXPORT_FIELDS.join(", ")
+            )));
+        }
+        if obj.get("kind").and_then(Value::as_str) != Some("export") {
+            return Err(bad("kind must be \"export\"".into()));
+        }
+        let id = |name: &str| -> Result<Option<&str>, ApiError> {
+            match obj.get(name) {
+                None | Some(Value::Null) => Ok(None),
+                Some(Value::String(s)) => Ok(Some(s)),
+                Some(_) => Err(bad(format!("{name} must be a UUID (a string)"))),
+            }
+        };
+        let not_uuid = |name: &'static str| move |_| bad(format!("{name} must be a UUID"));
+        let target = match (id("flow_id")?, id("source_id")?) {
+            (Some(f), None) => Target::Flow(FlowId::parse(f).map_err(not_uuid("flow_id"))?),
+            (None, Some(s)) => Target::Source(SourceId::parse(s).map_err(not_uuid("source_id"))?),
+            (Some(_), Some(_)) => {
+                return Err(bad("give flow_id or source_id, not both".into()));
+            }
+            (None, None) => return Err(bad("flow_id or source_id is required".into())),
+        };
+        let timerange = match obj.get("timerange") {
+            Some(Value::String(s)) => s
+                .parse::<TimeRange>()
+                .map_err(|e| bad(format!("timerange {s:?} is not a TAMS timerange: {e}")))?,
+            Some(_) => return Err(bad("timerange must be a string".into())),
+            None => {
+                return Err(bad(
+                    "timerange is required (e.g. \"[10:0_20:0)\", or \"_\" for all)".into(),
+                ))
+            }
+        };
+        if timerange.is_empty() {
+            return Err(bad(format!("timerange {timerange} is empty")));
+        }
+        let format = match obj.get("format") {
+            None | Some(Value::Null) => Container::Mp4,
+            Some(Value::String(s)) => match s.as_str() {
+                "mp4" => Container::Mp4,
+                "mov" => Container::Mov,
+                "ts" => Container::Ts,
+                _ => {
+                    return Err(bad(format!(
+                        "unknown format {s:?}; the formats are mp4, mov and ts"
+                    )))
+                }
+            },
+            Some(_) => return Err(bad("format must be a string: mp4, mov or ts".into())),
+        };
+        let label = match obj.get("label") {
+            None | Some(Value::Null) => None,
+            Some(Value::String(s)) => {
+                check_text("label", s)?;
+                Some(s.clone())
+            }
+            Some(_) => return Err(bad("label must be a string".into())),
+        };
+        Ok(ExportRequest {
+            target,
+            timerange,
+            format,
+            label,
+        })
+    }
+
+    /// The request as the job JSON shows it, defaults included.
+    fn to_json(&self) -> Value {
+        let mut out = json!({
+            "kind": "export",
+            "timerange": self.timerange.to_string(),
+            "format": container_name(self.format),
+            "label": self.label,
+        });
+        match self.target {
+            Target::Flow(f) => out["flow_id"] = json!(f.to_string()),
+            Target::Source(s) => out["source_id"] = json!(s.to_string()),
+        }
+        out
+    }
+}
+
+/// A job's request: an ingest or an export.
+#[derive(Debug, Clone)]
+enum JobRequest {
+    Ingest(IngestRequest),
+    Export(ExportRequest),
+}
+
+impl JobRequest {
+    /// Parses a request body by its `kind`.
+    fn parse(body: &Value) -> Result<JobRequest, ApiError> {
+        match body.get("kind") {
+            Some(Value::String(k)) if k == "export" => {
+                ExportRequest::parse(body).map(JobRequest::Export)
+            }
+            _ => IngestRequest::parse(body).map(JobRequest::Ingest),
+        }
+    }
+
+    fn kind(&self) -> &'static str {
+        match self {
+            JobRequest::Ingest(_) => "ingest",
+            JobRequest::Export(_) => "export",
+        }
+    }
+
+    fn to_json(&self) -> Value {
+        match self {
+            JobRequest::Ingest(r) => r.to_json(),
+            JobRequest::Export(r) => r.to_json(),
+        }
+    }
+}
+
+/// What an export job is doing.
+#[derive(Debug, Clone)]
+struct ExportStatus {
+    /// `starting`, `exporting`, `uploading`, `done`, `stopped` or `failed`.
+    state: &'static str,
+    /// Segments to download, and downloaded.
+    segments: u64,
+    downloaded: u64,
+    /// Pieces to cut or copy, and ready.
+    pieces: u64,
+    cut: u64,
+    /// The new flow, once created (and not removed again after a failure).
+    flow_id: Option<String>,
+    result: Option<Value>,
+    error: Option<String>,
+}
+
+impl ExportStatus {
+    fn new() -> ExportStatus {
+        ExportStatus {
+            state: "starting",
+            segments: 0,
+            downloaded: 0,
+            pieces: 0,
+            cut: 0,
+            flow_id: None,
+            result: None,
+            error: None,
+        }
+    }
+
+    fn to_json(&self) -> Value {
+        json!({
+            "state": self.state,
+            "segments": self.segments,
+            "downloaded": self.downloaded,
+            "pieces": self.pieces,
+            "cut": self.cut,
+            "flow_id": self.flow_id,
+            "result": self.result,
+            "error": self.error,
+        })
+    }
+}
+
+/// An export job from start to end: runs it (until done, failed or stopped), removes its
+/// files, deletes the new flow unless done, and publishes the end state.
+#[allow(clippy::too_many_arguments)]
+async fn export_job(
+    jobs: Jobs,
+    id: Uuid,
+    client: Client,
+    tools: Tools,
+    request: ExportRequest,
+    dir: PathBuf,
+    stop: CancellationToken,
+    tx: watch::Sender<ExportStatus>,
+) {
+    // Stopping drops the export: its ffmpeg runs are killed, its files removed below.
+    let outcome = tokio::select! {
+        r = run_export(&client, &tools, &request, id, &dir, &tx) => r,
+        () = stop.cancelled() => Err(RunError::Stopped),
+    };
+    let _ = tokio::fs::remove_dir_all(&dir).await;
+    let (state, error, result) = match outcome {
+        Ok(result) => ("done", None, Some(result)),
+        Err(RunError::Stopped) => ("stopped", None, None),
+        Err(e) => ("failed", Some(e.to_string()), None),
+    };
+    if result.is_none() {
+        // A flow made before the failure or the stop holds no usable media.
+        let made = tx.borrow().flow_id.clone();
+        if let Some(flow) = made {
+            if let Err(e) = client.delete(&["flows", &flow]).await {
+                tracing::warn!(job = %id, %flow, error = %e, "cannot delete the flow of an unfinished export");
+            }
+        }
+    }
+    match &error {
+        None => tracing::info!(job = %id, state, "export job ended"),
+        Some(e) => tracing::warn!(job = %id, error = %e, "export job failed"),
+    }
+    tx.send_modify(|s| {
+        s.state = state;
+        s.error = error;
+        if result.is_none() {
+            s.flow_id = None;
+        }
+        s.result = result;
+    });
+    jobs.ended(id);
+}
+
+/// Runs an export job: the file under `dir`, then stored as a new flow's one segment.
+/// The job's `result`.
+async fn run_export(
+    client: &Client,
+    tools: &Tools,
+    req: &ExportRequest,
+    job: Uuid,
+    dir: &Path,
+    tx: &watch::Sender<ExportStatus>,
+) -> Result<Value, RunError> {
+    tokio::fs::create_dir_all(dir)
+        .await
+        .map_err(|e| RunError::Local(format!("{}: {e}", dir.display())))?;
+    tx.send_modify(|s| s.state = "exporting");
+    let output = dir.join(format!("export.{}", container_name(req.format)));
+    let mut opts = ExportOptions::new(req.target, req.timerange, output.clone());
+    opts.container = req.format;
+    opts.work_dir = Some(dir.to_path_buf());
+    let on_event = |e: ExportEvent| {
+        tx.send_modify(|s| match e {
+            ExportEvent::Planned { segments, pieces } => {
+                s.segments = segments;
+                s.pieces = pieces;
+            }
+            ExportEvent::Downloaded => s.downloaded += 1,
+            ExportEvent::Cut => s.cut += 1,
+            ExportEvent::Muxing => {}
+        })
+    };
+    let summary = rushes_media::export::export(client, tools, &opts, &on_event).await?;
+    tx.send_modify(|s| s.state = "uploading");
+    store_export(client, tools, req, job, &output, &summary, tx).await
+}
+
+/// Stores an exported file as the one segment of a new flow (and source); the result.
+async fn store_export(
+    client: &Client,
+    tools: &Tools,
+    req: &ExportRequest,
+    job: Uuid,
+    file: &Path,
+    summary: &ExportSummary,
+    tx: &watch::Sender<ExportStatus>,
+) -> Result<Value, RunError> {
+    let refused = |m: String| RunError::Refused(m);
+    let range: TimeRange = summary
+        .timerange
+        .parse()
+        .map_err(|e| refused(format!("the export's timerange {}: {e}", summary.timerange)))?;
+    let start = range
+        .start()
+        .and_then(|b| b.timestamp())
+        .ok_or_else(|| refused(format!("the export's timerange {range} has no start")))?;
+    let video = summary.tracks.iter().find(|t| t.role == "video");
+    let main = video
+        .or(summary.tracks.first())
+        .ok_or_else(|| refused("the export has no tracks".into()))?;
+    let multi = summary.tracks.len() > 1;
+
+    // What was exported, for the label and tags.
+    let (of_kind, of_id, of_label) = match req.target {
+        Target::Flow(f) => {
+            let v = client
+                .get_json(&["flows", &f.to_string()], &Query::new())
+                .await?;
+            (
+                "flow",
+                f.to_string(),
+                v["label"].as_str().map(str::to_owned),
+            )
+        }
+        Target::Source(s) => {
+            let v = client
+                .get_json(&["sources", &s.to_string()], &Query::new())
+                .await?;
+            (
+                "source",
+                s.to_string(),
+                v["label"].as_str().map(str::to_owned),
+            )
+        }
+    };
+    let label = req.label.clone().unwrap_or_else(|| {
+        format!(
+            "export of {} {range}",
+            of_label
+                .filter(|l| !l.is_empty())
+                .unwrap_or_else(|| of_id.clone())
+        )
+    });
+    let flow_id = Uuid::new_v4().to_string();
+    let source_id = Uuid::new_v4().to_string();
+    let mut body = json!({
+        "id": flow_id,
+        "source_id": source_id,
+        "label": label,
+        "container": container_mime(req.format),
+        "tags": {
+            "rushes.export.of": of_id,
+            "rushes.export.of_kind": of_kind,
+            "rushes.export.timerange": range.to_string(),
+            "rushes.export.job": job.to_string(),
+        },
+    });
+    if multi {
+        body["format"] = json!("urn:x-nmos:format:multi");
+    } else {
+        // One track: the flow of its essence, with the exported flow's codec and essence
+        // parameters (the file has no init segments).
+        let src = client
+            .get_json(&["flows", &main.flow_id.to_string()], &Query::new())
+            .await?;
+        body["format"] = src["format"].clone();
+        body["codec"] = src["codec"].clone();
+        let mut params = src["essence_parameters"].clone();
+        if let Some(p) = params.as_object_mut() {
+            p.remove("init_segments");
+        }
+        body["essence_parameters"] = params;
+    }
+    client.put_json(&["flows", &flow_id], &body).await?;
+    client
+        .put_json(&["sources", &source_id, "label"], &json!(label))
+        .await?;
+    tx.send_modify(|s| s.flow_id = Some(flow_id.clone()));
+    let flow: FlowId = flow_id
+        .parse()
+        .map_err(|_| refused(format!("flow id {flow_id}")))?;
+
+    // The file: one object, one segment over the exported range.
+    let request = FlowStoragePost {
+        limit: Some(1),
+        ..FlowStoragePost::default()
+    };
+    let target = client
+        .allocate_storage(flow, &request)
+        .await?
+        .pop()
+        .ok_or_else(|| refused(format!("the store gave no upload URL for flow {flow}")))?;
+    client
+        .upload(&target.put_url, UploadBody::File(file.to_path_buf()))
+        .await?;
+    // ts_offset: flow time minus the file's own time, at the main track's first frame.
+    let info = tools.probe(file).await?;
+    let kind = if video.is_some() {
+        StreamKind::Video
+    } else {
+        StreamKind::Audio
+    };
+    let media_start = info
+        .streams
+        .iter()
+        .find(|s| s.kind == kind)
+        .and_then(|s| s.start_time)
+        .or(info.start_time)
+        .unwrap_or(Timestamp::ZERO);
+    let ts_offset = start
+        .checked_sub(media_start)
+        .ok_or_else(|| refused(format!("ts_offset of {range} out of range")))?;
+    let mut segment = SegmentPost::new(target.object_id.clone(), range.into());
+    if ts_offset != Timestamp::ZERO {
+        segment.ts_offset = Some(ts_offset);
+    }
+    let failed = client.post_segment(flow, &segment).await?;
+    if !failed.is_empty() {
+        return Err(refused(format!(
+            "the store did not register the segment of flow {flow}: {failed:?}"
+        )));
+    }
+    let segments = client
+        .get_json(&["flows", &flow_id, "segments"], &Query::new())
+        .await?;
+    let urls = segments[0]["get_urls"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let url = urls
+        .iter()
+        .find(|u| u["presigned"] == json!(true))
+        .or(urls.first())
+        .and_then(|u| u["url"].as_str())
+        .ok_or_else(|| refused(format!("the segment of flow {flow} has no get_urls")))?;
+    Ok(json!({
+        "flow_id": flow_id,
+        "source_id": source_id,
+        "object_id": target.object_id.to_string(),
+        "url": url,
+        "format": container_name(req.format),
+        "timerange": range.to_string(),
+        "duration": range.duration().map(|d| d.to_string()),
+        "frames": summary.frames,
+        "reencoded_frames": summary.reencoded_frames,
+        "bytes": summary.bytes,
+        "tracks": summary.tracks.iter().map(|t| json!({
+            "role": t.role, "flow_id": t.flow_id.to_string(), "codec": t.codec, "frames": t.frames,
+        })).collect::<Vec<_>>(),
+    }))
 }
 
 /// Refuses text too long or holding control characters (ffmpeg takes it as an argument).
@@ -363,13 +823,19 @@ async fn capture_credentials(mut req: Request, next: Next) -> Response {
     next.run(req).await
 }
 
+/// A job's status, as its task publishes it.
+enum JobStatus {
+    Ingest(watch::Receiver<IngestStatus>),
+    Export(watch::Receiver<ExportStatus>),
+}
+
 /// One job.
 struct Job {
     id: Uuid,
     created: String,
     created_by: String,
-    request: IngestRequest,
-    status: watch::Receiver<IngestStatus>,
+    request: JobRequest,
+    status: JobStatus,
     stop: CancellationToken,
     /// The running task; `None` once it ended (or was taken by shutdown).
     task: Option<JoinHandle<()>>,
@@ -378,10 +844,13 @@ struct Job {
 
 impl Job {
     fn to_json(&self) -> Value {
-        let status = serde_json::to_value(&*self.status.borrow()).unwrap_or(Value::Null);
+        let status = match &self.status {
+            JobStatus::Ingest(rx) => serde_json::to_value(&*rx.borrow()).unwrap_or(Value::Null),
+            JobStatus::Export(rx) => rx.borrow().to_json(),
+        };
         json!({
             "id": self.id,
-            "kind": "ingest",
+            "kind": self.request.kind(),
             "created": self.created,
             "created_by": self.created_by,
             "request": self.request.to_json(),
@@ -439,10 +908,10 @@ impl Jobs {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// Starts an ingest job.
+    /// Starts a job.
     fn start(
         &self,
-        request: IngestRequest,
+        request: JobRequest,
         creds: rushes_client::Auth,
         created_by: String,
     ) -> ApiResult<Value> {
@@ -451,7 +920,7 @@ impl Jobs {
         } else {
             creds
         };
-        let client = rushes_client::Client::new(&self.inner.base_url, auth).map_err(|e| {
+        let client = Client::new(&self.inner.base_url, auth).map_err(|e| {
             tracing::error!(error = %e, "jobs: cannot make a client of the store");
             ApiError::new(
                 StatusCode::INTERNAL_SERVER_ERROR,
@@ -475,45 +944,38 @@ impl Jobs {
                 format!("{running} jobs are running, the most a node runs at once; stop one first"),
             ));
         }
-        let same = |j: &&Job| {
-            !j.ended && j.request.input == request.input && j.request.label == request.label
-        };
-        if let Some(other) = reg.jobs.iter().find(same) {
-            return Err(ApiError::new(
-                StatusCode::CONFLICT,
-                "Conflict",
-                format!(
-                    "job {} is ingesting the same input with the same label into the same \
-                     flows; stop it first or give another label",
-                    other.id
-                ),
-            ));
+        if let JobRequest::Ingest(request) = &request {
+            let same = |j: &&Job| {
+                !j.ended
+                    && matches!(&j.request, JobRequest::Ingest(r)
+                        if r.input == request.input && r.label == request.label)
+            };
+            if let Some(other) = reg.jobs.iter().find(same) {
+                return Err(ApiError::new(
+                    StatusCode::CONFLICT,
+                    "Conflict",
+                    format!(
+                        "job {} is ingesting the same input with the same label into the same \
+                         flows; stop it first or give another label",
+                        other.id
+                    ),
+                ));
+            }
         }
         let id = Uuid::new_v4();
-        let opts = request.options(self.inner.work_dir.join(id.to_string()));
-        let (tx, rx) = watch::channel(IngestStatus::new(&request.input));
         let stop = CancellationToken::new();
-        let task = {
-            let jobs = self.clone();
-            let tools = self.inner.tools.clone();
-            let stop = stop.clone();
-            tokio::spawn(async move {
-                let outcome = rushes_media::ingest::ingest(&client, &tools, &opts, stop, tx).await;
-                match outcome {
-                    Ok(_) => tracing::info!(job = %id, "job stopped"),
-                    Err(e) => tracing::warn!(job = %id, error = %e, "job failed"),
-                }
-                let _ = tokio::fs::remove_dir(&opts.work_dir.unwrap_or_default()).await;
-                jobs.ended(id);
-            })
+        let dir = self.inner.work_dir.join(id.to_string());
+        let (status, task) = match &request {
+            JobRequest::Ingest(r) => self.spawn_ingest(id, r, client, dir, stop.clone()),
+            JobRequest::Export(r) => self.spawn_export(id, r, client, dir, stop.clone()),
         };
-        tracing::info!(job = %id, principal = %created_by, "ingest job started");
+        tracing::info!(job = %id, kind = request.kind(), principal = %created_by, "job started");
         let job = Job {
             id,
             created: rushes_core::now_rfc3339(),
             created_by,
             request,
-            status: rx,
+            status,
             stop,
             task: Some(task),
             ended: false,
@@ -521,6 +983,51 @@ impl Jobs {
         let out = job.to_json();
         reg.jobs.push(job);
         Ok(out)
+    }
+
+    fn spawn_ingest(
+        &self,
+        id: Uuid,
+        request: &IngestRequest,
+        client: Client,
+        dir: PathBuf,
+        stop: CancellationToken,
+    ) -> (JobStatus, JoinHandle<()>) {
+        let opts = request.options(dir);
+        let (tx, rx) = watch::channel(IngestStatus::new(&request.input));
+        let jobs = self.clone();
+        let tools = self.inner.tools.clone();
+        let task = tokio::spawn(async move {
+            let outcome = rushes_media::ingest::ingest(&client, &tools, &opts, stop, tx).await;
+            match outcome {
+                Ok(_) => tracing::info!(job = %id, "job stopped"),
+                Err(e) => tracing::warn!(job = %id, error = %e, "job failed"),
+            }
+            let _ = tokio::fs::remove_dir(&opts.work_dir.unwrap_or_default()).await;
+            jobs.ended(id);
+        });
+        (JobStatus::Ingest(rx), task)
+    }
+
+    fn spawn_export(
+        &self,
+        id: Uuid,
+        request: &ExportRequest,
+        client: Client,
+        dir: PathBuf,
+        stop: CancellationToken,
+    ) -> (JobStatus, JoinHandle<()>) {
+        let (tx, rx) = watch::channel(ExportStatus::new());
+        let jobs = self.clone();
+        let tools = self.inner.tools.clone();
+        let request = request.clone();
+        // The export's future is not `Send` (its downloads borrow across awaits), so it
+        // runs on a blocking thread of its own, driven by this runtime.
+        let handle = tokio::runtime::Handle::current();
+        let task = tokio::task::spawn_blocking(move || {
+            handle.block_on(export_job(jobs, id, client, tools, request, dir, stop, tx));
+        });
+        (JobStatus::Export(rx), task)
     }
 
     /// Marks a job ended and forgets the oldest ended jobs beyond [`MAX_ENDED_KEPT`].
@@ -655,7 +1162,7 @@ async fn create_job(
     creds: Option<Extension<Credentials>>,
     Json(body): Json<Value>,
 ) -> ApiResult<Response> {
-    let request = IngestRequest::parse(&body)?;
+    let request = JobRequest::parse(&body)?;
     let creds = creds.map(|Extension(c)| c.0).unwrap_or_default();
     let by = principal.map_or_else(|| "anonymous".to_owned(), |Extension(p)| p.name);
     let job = jobs.start(request, creds, by)?;
@@ -743,6 +1250,34 @@ mod tests {
             let e = IngestRequest::parse(&bad).unwrap_err();
             assert_eq!(e.status, StatusCode::BAD_REQUEST, "{bad}");
         }
+    }
+
+    #[test]
+    fn export_requests_parse_with_defaults() {
+        let f = "7d4c5d3e-0a9f-4d7e-9d55-3c4a0b1e2f60";
+        let r =
+            JobRequest::parse(&json!({"kind": "export", "flow_id": f, "timerange": "[1:0_3:0)"}))
+                .unwrap();
+        let JobRequest::Export(r) = r else {
+            panic!("not an export")
+        };
+        assert_eq!(r.format, Container::Mp4);
+        assert_eq!(r.target, Target::Flow(FlowId::parse(f).unwrap()));
+        assert_eq!(
+            r.to_json(),
+            json!({"kind": "export", "flow_id": f, "timerange": "[1:0_3:0)",
+                   "format": "mp4", "label": null})
+        );
+        let r = ExportRequest::parse(&json!({
+            "kind": "export", "source_id": f, "timerange": "_", "format": "ts", "label": "cut"
+        }))
+        .unwrap();
+        assert_eq!(r.format, Container::Ts);
+        assert_eq!(r.to_json()["source_id"], f);
+        let e =
+            JobRequest::parse(&json!({"kind": "export", "flow_id": f, "timerange": "[2:0_2:0)"}))
+                .unwrap_err();
+        assert_eq!(e.status, StatusCode::BAD_REQUEST);
     }
 
     #[test]

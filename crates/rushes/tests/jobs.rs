@@ -2,7 +2,9 @@
 //! the real `rushes serve` on loopback, ingesting a live MPEG-TS stream that ffmpeg sends
 //! over UDP on loopback: a job started, listed, growing its flows, stopped (flows
 //! closed); bad bodies and unknown ids; basic authentication (the job writes with the
-//! credentials that started it); a server shutdown that stops its jobs cleanly.
+//! credentials that started it); a server shutdown that stops its jobs cleanly. Export
+//! jobs of media imported with `rushes import`: the cut stored as a new flow whose
+//! segment's signed URL downloads a file with the expected frames.
 #![allow(clippy::unwrap_used)]
 
 #[path = "api/harness.rs"]
@@ -299,6 +301,23 @@ async fn bad_bodies_are_refused_and_unknown_ids_are_not_found() {
         json!({"kind": "ingest", "input": "udp://127.0.0.1:9", "input_args": ["-i", "/etc/passwd"]}),
         json!({"kind": "ingest", "input": "color", "input_args": ["-f", "lavfi"]}),
         json!(["ingest"]),
+        json!({"kind": "export", "timerange": "_"}),
+        json!({"kind": "export", "flow_id": "7d4c5d3e-0a9f-4d7e-9d55-3c4a0b1e2f60"}),
+        json!({"kind": "export", "flow_id": "7d4c5d3e-0a9f-4d7e-9d55-3c4a0b1e2f60",
+               "source_id": "7d4c5d3e-0a9f-4d7e-9d55-3c4a0b1e2f61", "timerange": "_"}),
+        json!({"kind": "export", "flow_id": "not-a-uuid", "timerange": "_"}),
+        json!({"kind": "export", "flow_id": "7d4c5d3e-0a9f-4d7e-9d55-3c4a0b1e2f60",
+               "timerange": "[5:0_3:0)"}),
+        json!({"kind": "export", "flow_id": "7d4c5d3e-0a9f-4d7e-9d55-3c4a0b1e2f60",
+               "timerange": "ten to twenty"}),
+        json!({"kind": "export", "flow_id": "7d4c5d3e-0a9f-4d7e-9d55-3c4a0b1e2f60",
+               "timerange": "_", "format": "mkv"}),
+        json!({"kind": "export", "flow_id": "7d4c5d3e-0a9f-4d7e-9d55-3c4a0b1e2f60",
+               "timerange": "_", "format": 4}),
+        json!({"kind": "export", "flow_id": "7d4c5d3e-0a9f-4d7e-9d55-3c4a0b1e2f60",
+               "timerange": "_", "label": "a\nb"}),
+        json!({"kind": "export", "flow_id": "7d4c5d3e-0a9f-4d7e-9d55-3c4a0b1e2f60",
+               "timerange": "_", "segment_duration": 1}),
     ];
     for body in bad {
         let resp = server.post("/x-rushes/jobs", &body).await;
@@ -480,4 +499,289 @@ async fn a_server_shutdown_stops_its_jobs_and_closes_their_flows() {
             f["segments"]
         );
     }
+}
+
+// ---------------------------------------------------------------------------------------
+// Export jobs
+
+fn ffmpeg(args: &[&str]) {
+    let out = std::process::Command::new("ffmpeg")
+        .args(["-nostdin", "-v", "error", "-y"])
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "ffmpeg {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// 100 frames (4 s) of testsrc2 at 25 fps, H.264 with a key frame every 25 frames, and a
+/// 48 kHz stereo sine in AAC, as MPEG-TS.
+fn make_ts(path: &std::path::Path) {
+    ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc2=size=320x240:rate=25",
+        "-f",
+        "lavfi",
+        "-i",
+        "sine=frequency=440:sample_rate=48000:duration=5",
+        "-frames:v",
+        "100",
+        "-c:v",
+        "libx264",
+        "-pix_fmt",
+        "yuv420p",
+        "-preset",
+        "veryfast",
+        "-g",
+        "25",
+        "-keyint_min",
+        "25",
+        "-sc_threshold",
+        "0",
+        "-c:a",
+        "aac",
+        "-ac",
+        "2",
+        "-shortest",
+        "-f",
+        "mpegts",
+        path.to_str().unwrap(),
+    ]);
+}
+
+/// `rushes import FILE --segment-duration 1` into the server; the summary.
+async fn import(server: &TestServer, file: &std::path::Path, work: &std::path::Path) -> Value {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_rushes"));
+    cmd.args(["import", file.to_str().unwrap(), "--segment-duration", "1"])
+        .args(["--work-dir", work.to_str().unwrap()])
+        .args(["--tams-url", &server.base_url, "--json"])
+        .stdin(Stdio::null());
+    for (key, _) in std::env::vars_os() {
+        if key.to_string_lossy().starts_with("RUSHES_") {
+            cmd.env_remove(&key);
+        }
+    }
+    let out = cmd.output().await.unwrap();
+    assert!(
+        out.status.success(),
+        "rushes import: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// `(video frames, audio streams)` of a file, as ffprobe counts them.
+fn probe_file(path: &std::path::Path) -> (u64, usize) {
+    let out = std::process::Command::new("ffprobe")
+        .args(["-v", "error", "-count_frames", "-show_entries"])
+        .args(["stream=codec_type,nb_read_frames", "-of", "json"])
+        .arg(path)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let streams = v["streams"].as_array().unwrap();
+    let video = streams
+        .iter()
+        .find(|s| s["codec_type"] == "video")
+        .map(|s| s["nb_read_frames"].as_str().unwrap().parse().unwrap())
+        .unwrap_or(0);
+    let audio = streams
+        .iter()
+        .filter(|s| s["codec_type"] == "audio")
+        .count();
+    (video, audio)
+}
+
+/// The first timestamp of a timerange such as `[10:0_14:0)`, in nanoseconds.
+fn range_start(tr: &str) -> i64 {
+    let start = tr.trim_start_matches(['[', '(']).split('_').next().unwrap();
+    let (s, ns) = start.split_once(':').unwrap();
+    s.parse::<i64>().unwrap() * 1_000_000_000 + ns.parse::<i64>().unwrap()
+}
+
+fn ts(nanos: i64) -> String {
+    format!(
+        "{}:{}",
+        nanos.div_euclid(1_000_000_000),
+        nanos.rem_euclid(1_000_000_000)
+    )
+}
+
+/// POST an export job; the 201's job.
+async fn start_export(server: &TestServer, body: Value) -> Value {
+    let resp = server.post("/x-rushes/jobs", &body).await;
+    let job = expect_json(resp, StatusCode::CREATED).await;
+    assert_eq!(job["kind"], "export", "{job}");
+    assert_eq!(job["request"]["kind"], "export", "{job}");
+    let state = job["status"]["state"].as_str().unwrap();
+    assert!(matches!(state, "starting" | "exporting"), "{job}");
+    job
+}
+
+async fn wait_for_end(server: &TestServer, id: &str) -> Value {
+    wait_for_job(server, id, None, "an end", |j| {
+        matches!(
+            j["status"]["state"].as_str(),
+            Some("done" | "failed" | "stopped")
+        )
+    })
+    .await
+}
+
+#[tokio::test]
+async fn an_export_job_stores_the_cut_as_a_new_flow_with_a_signed_url() {
+    let server = TestServer::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("source.ts");
+    make_ts(&file);
+    let summary = import(&server, &file, &dir.path().join("work")).await;
+    let multi = summary["flow_id"].as_str().unwrap().to_owned();
+    let video = summary["flows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["role"] == "video")
+        .unwrap()["flow_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let flow = server
+        .get_json(&format!("/flows/{video}?include_timerange=true"))
+        .await;
+    let start = range_start(flow["timerange"].as_str().unwrap());
+    // Seconds 1 to 3: frames 25..75, whole GOPs.
+    let tr = format!(
+        "[{}_{})",
+        ts(start + 1_000_000_000),
+        ts(start + 3_000_000_000)
+    );
+
+    // The multi-essence flow (video and audio) to MP4, and the video flow alone to MPEG-TS.
+    for (target, format, multiplexed) in [(&multi, "mp4", true), (&video, "ts", false)] {
+        let job = start_export(
+            &server,
+            json!({"kind": "export", "flow_id": target, "timerange": tr, "format": format}),
+        )
+        .await;
+        assert_eq!(job["request"]["format"], format, "{job}");
+        let id = job["id"].as_str().unwrap().to_owned();
+        let job = wait_for_end(&server, &id).await;
+        assert_eq!(job["status"]["state"], "done", "{job}\n{}", server.log());
+        assert!(job["status"]["error"].is_null(), "{job}");
+        let result = &job["status"]["result"];
+        assert_eq!(result["frames"], 50, "{job}");
+        assert_eq!(result["timerange"], tr.as_str(), "{job}");
+        assert_eq!(result["duration"], "2:0", "{job}");
+        assert_eq!(result["format"], format, "{job}");
+        assert!(result["bytes"].as_u64().unwrap() > 1000, "{job}");
+
+        // The URL downloads the file, as stored, without credentials.
+        let url = result["url"].as_str().unwrap();
+        let object_id = result["object_id"].as_str().unwrap();
+        server.assert_signed_media_url(url, object_id);
+        let resp = reqwest::get(url).await.unwrap();
+        assert_eq!(resp.status(), StatusCode::OK);
+        let bytes = resp.bytes().await.unwrap();
+        assert_eq!(bytes.len() as u64, result["bytes"].as_u64().unwrap());
+        let out = dir.path().join(format!("export.{format}"));
+        std::fs::write(&out, &bytes).unwrap();
+        let (frames, audio) = probe_file(&out);
+        assert_eq!(frames, 50, "{}", out.display());
+        assert_eq!(audio, usize::from(multiplexed), "{}", out.display());
+
+        // The new flow: listed, tagged, one segment over the range holding the object.
+        let new = result["flow_id"].as_str().unwrap();
+        let f = server
+            .get_json(&format!("/flows/{new}?include_timerange=true"))
+            .await;
+        schema::assert_valid("flow-get.json", &f);
+        let (fmt, container) = if multiplexed {
+            ("urn:x-nmos:format:multi", "video/mp4")
+        } else {
+            ("urn:x-nmos:format:video", "video/mp2t")
+        };
+        assert_eq!(f["format"], fmt, "{f}");
+        assert_eq!(f["container"], container, "{f}");
+        assert_eq!(f["source_id"], result["source_id"], "{f}");
+        if !multiplexed {
+            assert_eq!(f["codec"], "video/h264", "{f}");
+            assert_eq!(f["essence_parameters"]["frame_width"], 320, "{f}");
+        }
+        assert_eq!(f["tags"]["rushes.export.of"], target.as_str(), "{f}");
+        assert_eq!(f["tags"]["rushes.export.timerange"], tr.as_str(), "{f}");
+        assert!(
+            f["label"].as_str().unwrap().starts_with("export of "),
+            "{f}"
+        );
+        let all = server.get_json("/flows").await;
+        assert!(
+            all.as_array().unwrap().iter().any(|x| x["id"] == new),
+            "{all}"
+        );
+        let segs = server.get_json(&format!("/flows/{new}/segments")).await;
+        schema::assert_valid_list("flow-segment.json", &segs);
+        let segs = segs.as_array().unwrap();
+        assert_eq!(segs.len(), 1, "{segs:?}");
+        assert_eq!(segs[0]["object_id"], object_id);
+        assert_eq!(f["timerange"], tr.as_str(), "{f}");
+
+        // The job's files are gone; stopping the finished job changes nothing.
+        assert!(!server.data_dir().join("jobs").join(&id).exists());
+        let resp = server.delete(&format!("/x-rushes/jobs/{id}")).await;
+        let again = expect_json(resp, StatusCode::OK).await;
+        assert_eq!(again["status"]["state"], "done");
+        assert_eq!(again["status"]["result"], *result);
+    }
+
+    // A DELETE while it runs stops it: no flow left, no files left.
+    let before = server.get_json("/flows").await.as_array().unwrap().len();
+    let job = start_export(
+        &server,
+        json!({"kind": "export", "flow_id": multi, "timerange": "_", "format": "mov"}),
+    )
+    .await;
+    let id = job["id"].as_str().unwrap().to_owned();
+    let resp = server.delete(&format!("/x-rushes/jobs/{id}")).await;
+    let asked = expect_json(resp, StatusCode::ACCEPTED).await;
+    assert_eq!(asked["stop_requested"], true);
+    let job = wait_for_end(&server, &id).await;
+    assert_eq!(job["status"]["state"], "stopped", "{job}");
+    assert!(
+        job["status"]["result"].is_null() && job["status"]["flow_id"].is_null(),
+        "{job}"
+    );
+    assert!(!server.data_dir().join("jobs").join(&id).exists());
+    assert_eq!(
+        server.get_json("/flows").await.as_array().unwrap().len(),
+        before
+    );
+
+    // A flow that does not exist: the job fails, saying so, and makes no flow.
+    let job = start_export(
+        &server,
+        json!({"kind": "export", "flow_id": "7d4c5d3e-0a9f-4d7e-9d55-3c4a0b1e2f60", "timerange": tr}),
+    )
+    .await;
+    let job = wait_for_end(&server, job["id"].as_str().unwrap()).await;
+    assert_eq!(job["status"]["state"], "failed", "{job}");
+    assert!(job["status"]["result"].is_null(), "{job}");
+    let error = job["status"]["error"].as_str().unwrap();
+    assert!(
+        error.contains("7d4c5d3e-0a9f-4d7e-9d55-3c4a0b1e2f60"),
+        "{error}"
+    );
+    assert_eq!(
+        server.get_json("/flows").await.as_array().unwrap().len(),
+        before
+    );
 }
