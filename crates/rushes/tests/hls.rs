@@ -1179,6 +1179,28 @@ async fn a_flow_made_by_reference_plays_exactly_the_referenced_frames() {
     let wrong = psnr(setup.dir.path(), &played, 25, &a_file, 62, 8);
     assert!(wrong.iter().all(|&v| v < 25.0), "PSNR against A {wrong:?}");
 
+    // The first part continues A's media timeline: its first frame has the time that
+    // frame has in A's object (segment start minus ts_offset), to a 90 kHz tick.
+    let part = setup.server.url(&format!("/hls/flows/{edit}/parts/0.ts"));
+    let out = Command::new("ffprobe")
+        .args(["-v", "error", "-select_streams", "v:0", "-show_entries"])
+        .args(["frame=pts", "-of", "csv=p=0", &part])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let first_pts: i128 = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| l.trim().trim_end_matches(',').parse::<i128>().unwrap())
+        .min()
+        .unwrap();
+    let (a1_start, _) = bounds(&a_segs[1]);
+    let media_ns = a1_start - offset_of(&a_segs[1]);
+    assert!(
+        (first_pts * 1_000_000_000 / 90_000 - media_ns).abs() <= 11_112,
+        "part pts {first_pts} (90 kHz), object time {media_ns} ns"
+    );
+
     // A part's start that is no segment's: 404 in the error shape; a bad name: 400.
     let body = assert_error(
         setup
