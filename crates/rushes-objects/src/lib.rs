@@ -39,8 +39,8 @@ pub use location::{S3Location, StorageLocation};
 pub use object_id::{validate_object_id, MAX_OBJECT_ID_LEN};
 pub use range::ByteRange;
 pub use signing::{
-    MediaGrant, MediaMethod, SignatureError, SigningSecret, QUERY_CONTENT_TYPE, QUERY_EXPIRES,
-    QUERY_SIGNATURE,
+    GetUrlBatch, MediaGrant, MediaMethod, SignatureError, SigningSecret, QUERY_CONTENT_TYPE,
+    QUERY_EXPIRES, QUERY_SIGNATURE,
 };
 pub use store::{
     BackendSpec, MediaRead, MediaStore, ObjectInfo, StorageBackendInfo, BACKEND_ID_FILE,

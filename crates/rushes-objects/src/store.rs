@@ -24,7 +24,9 @@ use uuid::Uuid;
 use crate::location::{S3Location, StorageLocation};
 use crate::object_id::{object_id_of_key, object_key, OBJECTS_PREFIX};
 use crate::range::ByteRange;
-use crate::signing::{unix_seconds, validate_content_type, MediaGrant, MediaMethod, Signer};
+use crate::signing::{
+    unix_seconds, validate_content_type, GetUrlBatch, MediaGrant, MediaMethod, Signer,
+};
 use crate::{ObjectsError, SignatureError, SigningSecret};
 
 /// File in the media directory holding the storage backend's id.
@@ -383,6 +385,26 @@ impl MediaStore {
         }
         self.signed_url(MediaMethod::Get, object_id, content_type, ttl)
             .await
+    }
+
+    /// A signer of many read URLs with one `content_type` and `ttl`, each the URL
+    /// [`MediaStore::get_url`] gives; `None` when this backend cannot sign in batch (S3),
+    /// so that each URL comes from [`MediaStore::get_url`].
+    pub fn get_url_batch(
+        &self,
+        content_type: Option<&str>,
+        ttl: Duration,
+    ) -> Result<Option<GetUrlBatch>, ObjectsError> {
+        if let Some(ct) = content_type {
+            validate_content_type(ct)?;
+        }
+        Ok(match &self.signing {
+            UrlSigning::Local { signer, media_base } => {
+                let expires = unix_seconds(SystemTime::now()).saturating_add(ttl.as_secs());
+                signer.get_batch(media_base, content_type, expires)
+            }
+            UrlSigning::S3 { .. } => None,
+        })
     }
 
     async fn signed_url(

@@ -6,7 +6,7 @@
 //! before the window (the playlist's media sequence number).
 
 use rushes_index::{SegmentPage, SegmentSelection};
-use rushes_model::{FlowId, GetUrl, Segment};
+use rushes_model::{FlowId, Segment};
 use rushes_time::TimeRange;
 
 use crate::ops::objects::{UrlBuilder, UrlFilter};
@@ -51,15 +51,6 @@ pub struct HlsSegments {
     pub segments: Vec<HlsSegment>,
     /// How many segments of the flow start before the first one (0 when none).
     pub sequence: u64,
-}
-
-/// The URL a player should fetch: the first presigned one, else the first.
-fn pick(urls: Option<Vec<GetUrl>>) -> Option<String> {
-    let urls = urls?;
-    urls.iter()
-        .find(|u| u.presigned == Some(true))
-        .or_else(|| urls.first())
-        .map(|u| u.url.clone())
 }
 
 impl Store {
@@ -107,11 +98,18 @@ impl Store {
                 limit,
             };
             let checked = flow.is_none() && principal.is_class_limited();
-            let found = self
-                .index
-                .flow_segment_page(&flow_text, &page, !filter.wants_none(), checked)
-                .await?
-                .ok_or_else(not_found)?;
+            // Instances of the whole page in one statement: a playlist may hold 86,400
+            // objects, and one statement per object would be most of its cost.
+            let found = if filter.wants_none() {
+                self.index
+                    .flow_segment_page(&flow_text, &page, false, checked)
+                    .await?
+            } else {
+                self.index
+                    .flow_segment_page_bulk(&flow_text, &page, checked)
+                    .await?
+            }
+            .ok_or_else(not_found)?;
             if let Some(classes) = &found.classes {
                 self.check_classes(principal, classes, Permission::Read, not_found)?;
             }
@@ -148,11 +146,15 @@ impl Store {
             let seg: Segment = serde_json::from_str(&r.doc).map_err(|e| {
                 CoreError::Internal(format!("stored segment of flow {flow_id} is damaged: {e}"))
             })?;
-            let init_url = r.init_object_id.as_deref().and_then(|i| pick(urls.get(i)));
+            let init_url = r
+                .init_object_id
+                .as_deref()
+                .and_then(|i| urls.pick(i))
+                .map(str::to_owned);
             segments.push(HlsSegment {
                 start_ns: r.start_ns,
                 end_ns: r.end_ns,
-                url: pick(urls.get(&r.object_id)),
+                url: urls.pick(&r.object_id).map(str::to_owned),
                 object_id: r.object_id,
                 init_object_id: r.init_object_id,
                 init_url,

@@ -10,7 +10,7 @@ use rushes_model::{
     StoreType, TimeRangeText,
 };
 
-use rushes_objects::StorageBackendInfo;
+use rushes_objects::{GetUrlBatch, MediaStore, StorageBackendInfo};
 use uuid::Uuid;
 
 use crate::{CoreError, Permission, Principal, Result, Store};
@@ -82,6 +82,8 @@ pub(crate) struct UrlBuilder<'a> {
     /// Content type for objects that have none recorded (the flow's container).
     fallback_content_type: Option<&'a str>,
     urls: HashMap<String, Vec<GetUrl>>,
+    /// Batch signers by backend and content type (`None`: the backend signs one by one).
+    batches: Vec<(uuid::Uuid, Option<String>, Option<GetUrlBatch>)>,
 }
 
 impl<'a> UrlBuilder<'a> {
@@ -95,6 +97,7 @@ impl<'a> UrlBuilder<'a> {
             filter,
             fallback_content_type,
             urls: HashMap::new(),
+            batches: Vec::new(),
         }
     }
 
@@ -132,8 +135,38 @@ impl<'a> UrlBuilder<'a> {
         Some(self.urls.get(id).cloned().unwrap_or_default())
     }
 
+    /// The URL of `id` a player should fetch, without copying: the first presigned one
+    /// that passed the filter, else the first.
+    pub(crate) fn pick(&self, id: &str) -> Option<&str> {
+        let urls = self.urls.get(id)?;
+        urls.iter()
+            .find(|u| u.presigned == Some(true))
+            .or_else(|| urls.first())
+            .map(|u| u.url.as_str())
+    }
+
+    /// The batch signer of `media` for content type `ct`, made on first use.
+    fn batch(&mut self, media: &MediaStore, ct: Option<&str>) -> Result<Option<&GetUrlBatch>> {
+        let id = media.backend_id();
+        let at = match self
+            .batches
+            .iter()
+            .position(|(b, c, _)| *b == id && c.as_deref() == ct)
+        {
+            Some(at) => at,
+            None => {
+                let batch = media
+                    .get_url_batch(ct, self.store.settings.url_ttl)
+                    .map_err(|e| CoreError::Unavailable(format!("cannot sign URLs: {e}")))?;
+                self.batches.push((id, ct.map(str::to_owned), batch));
+                self.batches.len() - 1
+            }
+        };
+        Ok(self.batches[at].2.as_ref())
+    }
+
     async fn url_of(
-        &self,
+        &mut self,
         inst: &InstanceRow,
         content_type: Option<&str>,
     ) -> Result<Option<GetUrl>> {
@@ -143,7 +176,8 @@ impl<'a> UrlBuilder<'a> {
                 .as_deref()
                 .and_then(|s| StorageBackendId::parse(s).ok());
             // An instance on a backend this node does not know cannot be signed.
-            let Some(media) = sid.and_then(|s| self.store.media.get(*s.as_uuid())) else {
+            let store = self.store;
+            let Some(media) = sid.and_then(|s| store.media.get(*s.as_uuid())) else {
                 return Ok(None);
             };
             let backend = media.storage_backend();
@@ -151,16 +185,21 @@ impl<'a> UrlBuilder<'a> {
                 return Ok(None);
             }
             let ct = content_type.or(self.fallback_content_type);
-            let url = media
-                .get_url(&inst.object_id, ct, self.store.settings.url_ttl)
-                .await
-                .map_err(|e| {
-                    CoreError::Unavailable(format!(
-                        "cannot sign a URL for object {}: {e}",
-                        inst.object_id
-                    ))
-                })?;
-            let mut g = GetUrl::new(url.to_string());
+            let signed = match self.batch(media, ct)? {
+                // Local backends: the same URL, signed without per-URL setup.
+                Some(batch) => batch.url(&inst.object_id),
+                None => media
+                    .get_url(&inst.object_id, ct, self.store.settings.url_ttl)
+                    .await
+                    .map(String::from),
+            };
+            let url = signed.map_err(|e| {
+                CoreError::Unavailable(format!(
+                    "cannot sign a URL for object {}: {e}",
+                    inst.object_id
+                ))
+            })?;
+            let mut g = GetUrl::new(url);
             g.presigned = Some(true);
             g.label = Some(backend.label.clone());
             if self.filter.verbose {

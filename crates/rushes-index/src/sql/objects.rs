@@ -110,7 +110,7 @@ fn object_row(r: &Row<'_>) -> Result<ObjectRow> {
 }
 
 /// An instance row from column `at` on: object_id, storage_id, url, label, controlled, doc.
-fn instance_row_at(r: &Row<'_>, at: usize) -> Result<InstanceRow> {
+pub(crate) fn instance_row_at(r: &Row<'_>, at: usize) -> Result<InstanceRow> {
     Ok(InstanceRow {
         object_id: r.get(at)?,
         storage_id: r.get(at + 1)?,

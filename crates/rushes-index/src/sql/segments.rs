@@ -204,6 +204,32 @@ impl OwnedPage {
     }
 }
 
+/// The instances of the objects `ids` (sorted, distinct) as [`instances_of`] returns them,
+/// in one statement per engine whatever the number of ids.
+fn instances_bulk(conn: Conn<'_>, ids: &[&str]) -> Result<Vec<(InstanceRow, Option<String>)>> {
+    // Each half of the union walks one of the two partial indexes on `object_id`, once
+    // per id of the list.
+    const SQL: &str =
+        "SELECT i.pk, i.object_id, i.storage_id, i.url, i.label, i.controlled, i.doc, o.content_type \
+         FROM object_instances i JOIN objects o ON o.id = i.object_id \
+         WHERE i.object_id IN (SELECT value FROM json_each(?1)) AND i.storage_id IS NOT NULL \
+         UNION ALL \
+         SELECT i.pk, i.object_id, i.storage_id, i.url, i.label, i.controlled, i.doc, o.content_type \
+         FROM object_instances i JOIN objects o ON o.id = i.object_id \
+         WHERE i.object_id IN (SELECT value FROM json_each(?1)) AND i.storage_id IS NULL";
+    if conn.is_pg() || ids.len() < 2 {
+        // PostgreSQL reads every id in one round trip there already.
+        return instances_of(conn, ids);
+    }
+    let list = serde_json::to_string(ids)?;
+    let mut out = conn.query(SQL, p![list], |r: &Row<'_>| {
+        let inst = crate::sql::objects::instance_row_at(r, 1)?;
+        Ok((inst.controlled, r.get::<i64>(0)?, (inst, r.get(7)?)))
+    })?;
+    out.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+    Ok(out.into_iter().map(|(_, _, row)| row).collect())
+}
+
 /// The text of a page query; fixed strings, so that each shape is prepared once.
 fn page_sql(reverse: bool, covered: bool, object: bool) -> &'static str {
     macro_rules! page {
@@ -306,6 +332,49 @@ impl Index {
             } else {
                 Vec::new()
             };
+            Ok(Some(FlowSegments {
+                flow,
+                rows,
+                instances,
+                classes,
+            }))
+        })
+        .await
+    }
+
+    /// As [`Index::flow_segment_page`] with instances, for pages of thousands of rows
+    /// (HLS playlists): the instances of all the page's objects are read in one statement
+    /// on either engine (SQLite: an `IN` over a JSON list of the ids; PostgreSQL:
+    /// `= ANY`), not one statement per object. Same rows, same instance order.
+    pub async fn flow_segment_page_bulk(
+        &self,
+        flow_id: &str,
+        page: &SegmentPage<'_>,
+        with_classes: bool,
+    ) -> Result<Option<FlowSegments>> {
+        let flow_id = flow_id.to_owned();
+        let page = OwnedPage::new(page);
+        self.read(move |c| {
+            let Some(flow) = flow_by_id(c, &flow_id)? else {
+                return Ok(None);
+            };
+            let classes = if with_classes {
+                Some(classes_of(c, FLOW, flow.pk)?)
+            } else {
+                None
+            };
+            let rows = page.run(c, flow.pk, flow.max_segment_ns)?;
+            let shown = rows.len().min(page.limit as usize);
+            let mut ids: Vec<&str> = Vec::with_capacity(shown * 2);
+            for r in &rows[..shown] {
+                ids.push(&r.object_id);
+                if let Some(i) = &r.init_object_id {
+                    ids.push(i);
+                }
+            }
+            ids.sort_unstable();
+            ids.dedup();
+            let instances = instances_bulk(c, &ids)?;
             Ok(Some(FlowSegments {
                 flow,
                 rows,
