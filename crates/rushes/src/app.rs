@@ -99,7 +99,11 @@ pub async fn serve(args: Settings) -> anyhow::Result<()> {
         open,
     );
     let extra = rushes_api::media::router_for(store.media())
-        .merge(crate::jobs::router(jobs.clone(), auth.clone(), &state.limits))
+        .merge(crate::jobs::router(
+            jobs.clone(),
+            auth.clone(),
+            &state.limits,
+        ))
         .merge(crate::hls_parts::router(parts, auth.clone()));
     let app = rushes_api::secured_router(state, extra, auth, cors);
 
