@@ -689,6 +689,11 @@ async fn a_live_input_that_never_delivers_fails_clearly_and_makes_no_flows() {
         .expect("the ingest gives up within 50 s")
         .unwrap();
     let elapsed = started.elapsed();
+    // Its stderr is read by a task that may still be draining the pipe.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !ingest.stderr.text().contains("Error") && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     let stderr = ingest.stderr.text();
     assert!(!status.success(), "exited with {status}:\n{stderr}");
     // The probe waits for the input for 30 s, whatever --stall-timeout says.
