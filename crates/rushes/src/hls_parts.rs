@@ -22,7 +22,6 @@ use axum::middleware;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
-use base64::Engine;
 use rushes_api::auth::{require_auth, Auth};
 use rushes_api::error::ApiError;
 use rushes_client::model::{FlowId, Segment};
@@ -84,41 +83,6 @@ pub fn router(parts: Parts, auth: Auth) -> Router {
         .route(PARTS_PATH, get(part))
         .layer(middleware::from_fn_with_state(auth, require_auth))
         .with_state(parts)
-}
-
-/// The credentials of a request (the `Authorization` header, else `access_token` in the
-/// query as sent) as the client sends them.
-fn credentials(headers: &HeaderMap, query: Option<&str>) -> rushes_client::Auth {
-    use rushes_client::Auth;
-    if let Some(value) = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-    {
-        let (scheme, rest) = value.split_once(' ').unwrap_or((value, ""));
-        let rest = rest.trim();
-        if scheme.eq_ignore_ascii_case("bearer") {
-            return Auth::Bearer(rest.to_owned());
-        }
-        let decoded = scheme
-            .eq_ignore_ascii_case("basic")
-            .then(|| base64::engine::general_purpose::STANDARD.decode(rest).ok())
-            .flatten()
-            .and_then(|b| String::from_utf8(b).ok());
-        return match decoded.as_deref().and_then(|t| t.split_once(':')) {
-            Some((user, password)) => Auth::Basic {
-                user: user.to_owned(),
-                password: password.to_owned(),
-            },
-            None => Auth::None,
-        };
-    }
-    query
-        .and_then(|q| {
-            url::form_urlencoded::parse(q.as_bytes())
-                .find(|(k, _)| k == "access_token")
-                .map(|(_, v)| Auth::Bearer(v.into_owned()))
-        })
-        .unwrap_or(Auth::None)
 }
 
 fn internal(what: impl std::fmt::Display) -> ApiError {
@@ -203,7 +167,7 @@ async fn part(
     let auth = if parts.inner.open {
         rushes_client::Auth::None
     } else {
-        credentials(&headers, original.0.query())
+        crate::jobs::credentials_of(&headers, original.0.query())
     };
     let client = Client::new(&parts.inner.base_url, auth).map_err(|e| internal(&e))?;
     // The segment that starts at `start`, read with the request's credentials.

@@ -780,7 +780,7 @@ struct Credentials(rushes_client::Auth);
 /// The credentials of a request (the `Authorization` header, or the `access_token` query
 /// parameter) as the client sends them; `None` when there are none or they are malformed
 /// (authentication then refuses the request anyway).
-fn credentials_of(headers: &HeaderMap, query: Option<&str>) -> rushes_client::Auth {
+pub(crate) fn credentials_of(headers: &HeaderMap, query: Option<&str>) -> rushes_client::Auth {
     use rushes_client::Auth;
     if let Some(value) = headers
         .get(header::AUTHORIZATION)
