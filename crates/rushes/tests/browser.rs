@@ -16,6 +16,8 @@
 
 #[path = "api/harness.rs"]
 mod harness;
+#[path = "media/mod.rs"]
+mod media;
 #[path = "api/schema.rs"]
 mod schema;
 
@@ -25,6 +27,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use harness::TestServer;
+use media::ffmpeg_owned;
 use serde_json::{json, Value};
 use tempfile::TempDir;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines};
@@ -318,20 +321,6 @@ fn assert_played(result: &Value, expect: &Expect) {
 // ---------------------------------------------------------------------------------------
 // Media and the store
 
-/// Runs ffmpeg with `args` (after `-nostdin -v error -y`), asserting it succeeds.
-fn ffmpeg(args: &[&str]) {
-    let out = std::process::Command::new("ffmpeg")
-        .args(["-nostdin", "-v", "error", "-y"])
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "ffmpeg {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
 /// The ffmpeg arguments of the test media: 12 s of testsrc2 (a frame counter on it),
 /// H.264 with a key frame every 2 s, and a 440 Hz 48 kHz stereo sine in AAC.
 fn media_args() -> Vec<String> {
@@ -374,10 +363,6 @@ fn media_args() -> Vec<String> {
     .collect()
 }
 
-fn ffmpeg_owned(args: &[String]) {
-    ffmpeg(&args.iter().map(String::as_str).collect::<Vec<_>>());
-}
-
 /// A store with the test media imported by the `rushes import` CLI.
 struct Imported {
     server: TestServer,
@@ -397,25 +382,10 @@ impl Imported {
         make.push(file.to_str().unwrap().to_owned());
         ffmpeg_owned(&make);
 
-        let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_rushes"));
-        cmd.arg("import")
-            .arg(&file)
-            .args(["--tams-url", &server.base_url, "--json", "--work-dir"])
-            .arg(dir.path().join("work"))
-            .args(args)
-            .stdin(Stdio::null());
-        for (key, _) in std::env::vars_os() {
-            if key.to_string_lossy().starts_with("RUSHES_") {
-                cmd.env_remove(&key);
-            }
-        }
-        let out = cmd.output().await.unwrap();
-        assert!(
-            out.status.success(),
-            "rushes import failed:\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let summary: Value = serde_json::from_slice(&out.stdout).unwrap();
+        let work = dir.path().join("work");
+        let summary = media::import(&server.base_url, &file, &work, args)
+            .await
+            .summary();
         Imported {
             server,
             summary,

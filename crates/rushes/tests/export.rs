@@ -10,13 +10,16 @@
 
 #[path = "api/harness.rs"]
 mod harness;
+#[path = "media/mod.rs"]
+mod media;
 #[path = "api/schema.rs"]
 mod schema;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use harness::{expect_status, TestServer};
+use media::{flow_of, frame_md5s, nanos, psnr, range_start, ts, Run, TestTs};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use tempfile::TempDir;
@@ -26,130 +29,16 @@ const MIN_PSNR: f64 = 35.0;
 /// One AAC frame at 48 kHz, in seconds.
 const AAC_FRAME: f64 = 1024.0 / 48000.0;
 
-fn ffmpeg(args: &[&str]) {
-    let out = Command::new("ffmpeg")
-        .args(["-nostdin", "-v", "error", "-y"])
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "ffmpeg {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
 /// `frames` frames of `pattern` (testsrc2 has a frame counter) at 25 fps, 320x240, H.264
 /// with a key frame every 25 frames, and a 48 kHz stereo sine in AAC, as MPEG-TS.
 fn make_ts(dir: &Path, name: &str, pattern: &str, frames: u32) -> PathBuf {
-    let path = dir.join(name);
-    let video = format!("{pattern}=size=320x240:rate=25");
-    let audio = format!(
-        "sine=frequency=440:sample_rate=48000:duration={}",
-        frames.div_ceil(25) + 1
-    );
-    let frames = frames.to_string();
-    ffmpeg(&[
-        "-f",
-        "lavfi",
-        "-i",
-        &video,
-        "-f",
-        "lavfi",
-        "-i",
-        &audio,
-        "-frames:v",
-        &frames,
-        "-c:v",
-        "libx264",
-        "-pix_fmt",
-        "yuv420p",
-        "-preset",
-        "veryfast",
-        "-g",
-        "25",
-        "-keyint_min",
-        "25",
-        "-sc_threshold",
-        "0",
-        "-c:a",
-        "aac",
-        "-ac",
-        "2",
-        "-shortest",
-        "-f",
-        "mpegts",
-        path.to_str().unwrap(),
-    ]);
-    path
-}
-
-/// The md5 of every decoded video frame of `path`, in order.
-fn frame_md5s(path: &Path) -> Vec<String> {
-    let out = Command::new("ffmpeg")
-        .args(["-nostdin", "-v", "error", "-i"])
-        .arg(path)
-        .args(["-map", "0:v:0", "-f", "framemd5", "-"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .filter(|l| !l.starts_with('#'))
-        .map(|l| l.rsplit(',').next().unwrap().trim().to_owned())
-        .collect()
-}
-
-/// PSNR (average over the planes, `inf` as 100) of each frame of `out` against frame
-/// `from + i` of `source`, for `count` frames.
-fn psnr(
-    dir: &Path,
-    out: &Path,
-    out_from: usize,
-    source: &Path,
-    from: usize,
-    count: usize,
-) -> Vec<f64> {
-    let stats = dir.join(format!("psnr-{out_from}-{from}.log"));
-    let graph = format!(
-        "[0:v]trim=start_frame={out_from}:end_frame={},setpts=PTS-STARTPTS[a];\
-         [1:v]trim=start_frame={from}:end_frame={},setpts=PTS-STARTPTS[b];\
-         [a][b]psnr=stats_file={}",
-        out_from + count,
-        from + count,
-        stats.display()
-    );
-    ffmpeg(&[
-        "-i",
-        out.to_str().unwrap(),
-        "-i",
-        source.to_str().unwrap(),
-        "-lavfi",
-        &graph,
-        "-f",
-        "null",
-        "-",
-    ]);
-    std::fs::read_to_string(&stats)
-        .unwrap()
-        .lines()
-        .map(|l| {
-            let v = l
-                .split_whitespace()
-                .find_map(|kv| kv.strip_prefix("psnr_avg:"))
-                .unwrap();
-            if v == "inf" {
-                100.0
-            } else {
-                v.parse().unwrap()
-            }
-        })
-        .collect()
+    TestTs {
+        pattern,
+        audio_seconds: frames.div_ceil(25) + 1,
+        shortest: true,
+        ..TestTs::new(frames, 25)
+    }
+    .make(dir, name)
 }
 
 /// Seconds of stream `sel` of `path`: the sum of its packets' durations.
@@ -168,48 +57,9 @@ fn stream_seconds(path: &Path, sel: &str) -> f64 {
         .sum()
 }
 
-fn nanos(ts: &str) -> i64 {
-    let (neg, ts) = match ts.strip_prefix('-') {
-        Some(rest) => (true, rest),
-        None => (false, ts),
-    };
-    let (s, n) = ts.split_once(':').unwrap();
-    let v = s.parse::<i64>().unwrap() * 1_000_000_000 + n.parse::<i64>().unwrap();
-    if neg {
-        -v
-    } else {
-        v
-    }
-}
-
-fn ts(nanos: i64) -> String {
-    let sign = if nanos < 0 { "-" } else { "" };
-    let n = nanos.unsigned_abs();
-    format!("{sign}{}:{}", n / 1_000_000_000, n % 1_000_000_000)
-}
-
-/// The start of a timerange `[s_e)`.
-fn range_start(tr: &str) -> i64 {
-    nanos(tr.trim_start_matches(['[', '(']).split('_').next().unwrap())
-}
-
 struct Setup {
     server: TestServer,
     dir: TempDir,
-}
-
-struct Run {
-    success: bool,
-    stdout: String,
-    stderr: String,
-}
-
-impl Run {
-    fn summary(&self) -> Value {
-        assert!(self.success, "rushes failed:\n{}", self.stderr);
-        serde_json::from_str(&self.stdout)
-            .unwrap_or_else(|e| panic!("summary is not JSON ({e}):\n{}", self.stdout))
-    }
 }
 
 impl Setup {
@@ -225,21 +75,7 @@ impl Setup {
     }
 
     async fn rushes(&self, args: &[&str]) -> Run {
-        let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_rushes"));
-        cmd.args(args)
-            .args(["--tams-url", &self.server.base_url, "--json"])
-            .stdin(Stdio::null());
-        for (key, _) in std::env::vars_os() {
-            if key.to_string_lossy().starts_with("RUSHES_") {
-                cmd.env_remove(&key);
-            }
-        }
-        let out = cmd.output().await.unwrap();
-        Run {
-            success: out.status.success(),
-            stdout: String::from_utf8(out.stdout).unwrap(),
-            stderr: String::from_utf8(out.stderr).unwrap(),
-        }
+        media::rushes(&self.server.base_url, args).await
     }
 
     /// `rushes import FILE --segment-duration 1`; the summary.
@@ -307,18 +143,6 @@ impl Setup {
         assert!(resp.status().is_success(), "{:?}", resp.text().await);
         id
     }
-}
-
-fn flow_of(summary: &Value, role: &str) -> String {
-    summary["flows"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|f| f["role"] == role)
-        .unwrap()["flow_id"]
-        .as_str()
-        .unwrap()
-        .to_owned()
 }
 
 fn assert_no_output(out: &Path) {

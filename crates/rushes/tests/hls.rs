@@ -7,6 +7,8 @@
 
 #[path = "api/harness.rs"]
 mod harness;
+#[path = "media/mod.rs"]
+mod media;
 #[path = "api/schema.rs"]
 mod schema;
 
@@ -16,6 +18,9 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use harness::{assert_error, expect_status, TestServer};
+use media::{
+    decoded_video_frames, ffmpeg, ffprobe, flow_of, frame_md5s, psnr, ts, LiveSource, TestTs,
+};
 use reqwest::StatusCode;
 use rushes_time::TimeRange;
 use serde_json::Value;
@@ -25,123 +30,16 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 // ---------------------------------------------------------------------------------------
 // Media
 
-fn ffmpeg(args: &[&str]) {
-    let out = Command::new("ffmpeg")
-        .args(["-nostdin", "-v", "error", "-y"])
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "ffmpeg {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
 /// `frames` frames of testsrc2 at 25 frames/s, H.264 with a key frame every `gop` frames,
 /// and a 48 kHz stereo sine in AAC, as MPEG-TS.
 fn make_ts(dir: &Path, frames: u32, gop: u32) -> PathBuf {
-    let path = dir.join("source.ts");
-    let audio = format!(
-        "sine=frequency=440:sample_rate=48000:duration={}",
-        frames.div_ceil(25)
-    );
-    let (f, g) = (frames.to_string(), gop.to_string());
-    ffmpeg(&[
-        "-f",
-        "lavfi",
-        "-i",
-        "testsrc2=size=320x240:rate=25",
-        "-f",
-        "lavfi",
-        "-i",
-        &audio,
-        "-frames:v",
-        &f,
-        "-c:v",
-        "libx264",
-        "-pix_fmt",
-        "yuv420p",
-        "-preset",
-        "veryfast",
-        "-g",
-        &g,
-        "-keyint_min",
-        &g,
-        "-sc_threshold",
-        "0",
-        "-c:a",
-        "aac",
-        "-ac",
-        "2",
-        "-f",
-        "mpegts",
-        path.to_str().unwrap(),
-    ]);
-    path
-}
-
-/// ffmpeg's input options for a playlist URL: its HLS demuxer refuses segment URLs whose
-/// path has no media extension (signed URLs have none) unless it is told not to be picky.
-fn hls_input_options(input: &str) -> Vec<&'static str> {
-    if input.starts_with("http") {
-        vec!["-extension_picky", "0"]
-    } else {
-        Vec::new()
-    }
-}
-
-/// The number of video frames ffmpeg decodes from `input` (a file or a playlist URL).
-fn decoded_video_frames(input: &str) -> usize {
-    let out = Command::new("ffmpeg")
-        .args(["-nostdin", "-v", "error"])
-        .args(hls_input_options(input))
-        .args(["-i", input, "-map", "0:v:0", "-f", "framemd5", "-"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "ffmpeg {input}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .filter(|l| !l.starts_with('#'))
-        .count()
+    TestTs::new(frames, gop).make(dir, "source.ts")
 }
 
 /// The streams ffprobe finds in `input`, each as its `key=value` pairs.
 fn probe_streams(input: &str) -> Vec<HashMap<String, String>> {
-    let out = Command::new("ffprobe")
-        .args(["-v", "error"])
-        .args(hls_input_options(input))
-        .args([
-            "-show_entries",
-            "stream=codec_type,codec_name,width,height",
-            "-of",
-            "compact",
-            input,
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "ffprobe {input}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .filter(|l| l.starts_with("stream|"))
-        .map(|l| {
-            l.split('|')
-                .skip(1)
-                .filter_map(|kv| kv.split_once('='))
-                .map(|(k, v)| (k.to_owned(), v.to_owned()))
-                .collect()
-        })
-        .collect()
+    let args = ["-show_entries", "stream=codec_type,codec_name,width,height"];
+    ffprobe(input, &args, "stream")
 }
 
 // ---------------------------------------------------------------------------------------
@@ -259,25 +157,10 @@ impl Setup {
 
     /// `rushes import FILE --tams-url <server> --json ARGS`: the summary.
     async fn import(&self, file: &Path, args: &[&str]) -> Value {
-        let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_rushes"));
-        cmd.arg("import")
-            .arg(file)
-            .args(["--tams-url", &self.server.base_url, "--json", "--work-dir"])
-            .arg(self.dir.path().join("work"))
-            .args(args)
-            .stdin(Stdio::null());
-        for (key, _) in std::env::vars_os() {
-            if key.to_string_lossy().starts_with("RUSHES_") {
-                cmd.env_remove(&key);
-            }
-        }
-        let out = cmd.output().await.unwrap();
-        assert!(
-            out.status.success(),
-            "rushes import failed:\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        serde_json::from_slice(&out.stdout).unwrap()
+        let work = self.dir.path().join("work");
+        media::import(&self.server.base_url, file, &work, args)
+            .await
+            .summary()
     }
 
     /// The text of a playlist, checking its status and content type.
@@ -299,25 +182,9 @@ impl Setup {
     }
 }
 
-fn flow_of(summary: &Value, role: &str) -> String {
-    summary["flows"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|f| f["role"] == role)
-        .unwrap_or_else(|| panic!("no {role} flow in {summary}"))["flow_id"]
-        .as_str()
-        .unwrap()
-        .to_owned()
-}
-
 /// `[start, end)` of a segment's timerange, in nanoseconds.
 fn bounds(seg: &Value) -> (i128, i128) {
-    let tr: TimeRange = seg["timerange"].as_str().unwrap().parse().unwrap();
-    let (Some(s), Some(e)) = tr.nanos_half_open().unwrap() else {
-        panic!("unbounded segment");
-    };
-    (s, e)
+    media::bounds(seg["timerange"].as_str().unwrap())
 }
 
 /// The video frames in `segments`: at 25 frames/s, a segment of d ns holds d / 40 ms.
@@ -607,104 +474,6 @@ async fn fragmented_mp4_plays_through_ext_x_map() {
 // ---------------------------------------------------------------------------------------
 // Live
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// ffmpeg making a live HLS stream in real time, served by `python3 -m http.server` on
-/// loopback (as in tests/ingest.rs).
-struct LiveSource {
-    _dir: TempDir,
-    ffmpeg: tokio::process::Child,
-    http: tokio::process::Child,
-    url: String,
-}
-
-impl LiveSource {
-    async fn start(seconds: u32) -> LiveSource {
-        let dir = tempfile::tempdir().unwrap();
-        let playlist = dir.path().join("live.m3u8");
-        let ffmpeg = tokio::process::Command::new("ffmpeg")
-            .args(["-nostdin", "-v", "error", "-re"])
-            .args(["-f", "lavfi", "-i", "testsrc2=size=320x240:rate=25"])
-            .args(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000"])
-            .args(["-t", &seconds.to_string(), "-map", "0:v", "-map", "1:a"])
-            .args([
-                "-c:v",
-                "libx264",
-                "-preset",
-                "ultrafast",
-                "-pix_fmt",
-                "yuv420p",
-            ])
-            .args(["-g", "25", "-keyint_min", "25", "-sc_threshold", "0"])
-            .args([
-                "-c:a",
-                "aac",
-                "-f",
-                "hls",
-                "-hls_time",
-                "1",
-                "-hls_list_size",
-                "6",
-            ])
-            .args(["-hls_flags", "delete_segments+omit_endlist"])
-            .arg(&playlist)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .kill_on_drop(true)
-            .spawn()
-            .unwrap();
-        let port = free_port();
-        let http = tokio::process::Command::new("python3")
-            .args([
-                "-m",
-                "http.server",
-                "--bind",
-                "127.0.0.1",
-                &port.to_string(),
-            ])
-            .arg("--directory")
-            .arg(dir.path())
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .kill_on_drop(true)
-            .spawn()
-            .unwrap();
-        let source = LiveSource {
-            url: format!("http://127.0.0.1:{port}/live.m3u8"),
-            _dir: dir,
-            ffmpeg,
-            http,
-        };
-        let client = reqwest::Client::new();
-        let deadline = Instant::now() + Duration::from_secs(15);
-        loop {
-            if let Ok(resp) = client.get(&source.url).send().await {
-                if resp.status() == 200 && resp.text().await.unwrap().contains(".ts") {
-                    break;
-                }
-            }
-            assert!(Instant::now() < deadline, "the live source never started");
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        source
-    }
-}
-
-impl Drop for LiveSource {
-    fn drop(&mut self) {
-        let _ = self.http.start_kill();
-        let _ = self.ffmpeg.start_kill();
-    }
-}
-
 /// `ns` after the Unix epoch as `YYYY-MM-DDTHH:MM:SS.mmmZ` (civil-from-days, proleptic
 /// Gregorian calendar).
 fn utc_text(ns: i128) -> String {
@@ -751,7 +520,7 @@ fn utc_text_is_the_civil_date() {
 #[tokio::test]
 async fn a_live_playlist_grows_while_ingest_runs_and_ends_when_it_stops() {
     let setup = Setup::new(&[]).await;
-    let source = LiveSource::start(40).await;
+    let source = LiveSource::start(40, false).await;
     let mut ingest = tokio::process::Command::new(env!("CARGO_BIN_EXE_rushes"));
     ingest
         .args([
@@ -967,80 +736,6 @@ async fn playlists_need_credentials_and_carry_the_access_token_onward() {
 // ---------------------------------------------------------------------------------------
 // Edit by reference
 
-/// The md5 of every video frame ffmpeg decodes from `input` (a file or a playlist URL).
-fn frame_md5s(input: &str) -> Vec<String> {
-    let out = Command::new("ffmpeg")
-        .args(["-nostdin", "-v", "error"])
-        .args(hls_input_options(input))
-        .args(["-i", input, "-map", "0:v:0", "-f", "framemd5", "-"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "ffmpeg {input}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .filter(|l| !l.starts_with('#'))
-        .map(|l| l.rsplit(',').next().unwrap().trim().to_owned())
-        .collect()
-}
-
-/// PSNR (average over the planes, `inf` as 100) of frames `out_from..out_from + count` of
-/// `out` against frames `from..from + count` of `source`.
-fn psnr(
-    dir: &Path,
-    out: &Path,
-    out_from: usize,
-    source: &Path,
-    from: usize,
-    count: usize,
-) -> Vec<f64> {
-    let stats = dir.join(format!("psnr-{out_from}-{from}.log"));
-    let graph = format!(
-        "[0:v]trim=start_frame={out_from}:end_frame={},setpts=PTS-STARTPTS[a];\
-         [1:v]trim=start_frame={from}:end_frame={},setpts=PTS-STARTPTS[b];\
-         [a][b]psnr=stats_file={}",
-        out_from + count,
-        from + count,
-        stats.display()
-    );
-    ffmpeg(&[
-        "-i",
-        out.to_str().unwrap(),
-        "-i",
-        source.to_str().unwrap(),
-        "-lavfi",
-        &graph,
-        "-f",
-        "null",
-        "-",
-    ]);
-    std::fs::read_to_string(&stats)
-        .unwrap()
-        .lines()
-        .map(|l| {
-            let v = l
-                .split_whitespace()
-                .find_map(|kv| kv.strip_prefix("psnr_avg:"))
-                .unwrap();
-            if v == "inf" {
-                100.0
-            } else {
-                v.parse().unwrap()
-            }
-        })
-        .collect()
-}
-
-fn ts_text(nanos: i128) -> String {
-    let sign = if nanos < 0 { "-" } else { "" };
-    let n = nanos.unsigned_abs();
-    format!("{sign}{}:{}", n / 1_000_000_000, n % 1_000_000_000)
-}
-
 fn offset_of(seg: &Value) -> i128 {
     let t: rushes_time::Timestamp = seg["ts_offset"].as_str().unwrap_or("0:0").parse().unwrap();
     i128::from(t.as_nanos())
@@ -1058,30 +753,12 @@ async fn a_flow_made_by_reference_plays_exactly_the_referenced_frames() {
     std::fs::create_dir_all(&dir_b).unwrap();
     let a_file = make_ts(&dir_a, 100, 25);
     // B: another picture (testsrc), so that frames of A and B cannot be confused.
-    let b_file = dir_b.join("b.ts");
-    ffmpeg(&[
-        "-f",
-        "lavfi",
-        "-i",
-        "testsrc=size=320x240:rate=25",
-        "-frames:v",
-        "100",
-        "-c:v",
-        "libx264",
-        "-pix_fmt",
-        "yuv420p",
-        "-preset",
-        "veryfast",
-        "-g",
-        "25",
-        "-keyint_min",
-        "25",
-        "-sc_threshold",
-        "0",
-        "-f",
-        "mpegts",
-        b_file.to_str().unwrap(),
-    ]);
+    let b_file = TestTs {
+        pattern: "testsrc",
+        audio: false,
+        ..TestTs::new(100, 25)
+    }
+    .make(&dir_b, "b.ts");
     let one_second = ["--segment-duration", "1"];
     let a = flow_of(&setup.import(&a_file, &one_second).await, "video");
     let b = flow_of(&setup.import(&b_file, &one_second).await, "video");
@@ -1118,8 +795,8 @@ async fn a_flow_made_by_reference_plays_exactly_the_referenced_frames() {
         let object_time = start + offset * frame - offset_of(seg);
         let mut post = serde_json::json!({
             "object_id": seg["object_id"],
-            "timerange": format!("[{}_{})", ts_text(at), ts_text(at + count * frame)),
-            "ts_offset": ts_text(at - object_time),
+            "timerange": format!("[{}_{})", ts(at), ts(at + count * frame)),
+            "ts_offset": ts(at - object_time),
         });
         if cut.is_some() {
             post["sample_offset"] = offset.to_string().parse().unwrap();

@@ -9,14 +9,15 @@
 
 #[path = "api/harness.rs"]
 mod harness;
+#[path = "media/mod.rs"]
+mod media;
 #[path = "api/schema.rs"]
 mod schema;
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 
 use harness::{expect_status, TestServer};
+use media::{ffmpeg, ffprobe, flow_of, flow_summary, frame_count, framemd5, int, Run, TestTs};
 use reqwest::StatusCode;
 use rushes_time::{TimeRange, Timestamp};
 use serde_json::Value;
@@ -30,151 +31,17 @@ const NINTHS_PER_NS: i128 = 9;
 // ---------------------------------------------------------------------------------------
 // Media
 
-/// Runs ffmpeg with `args` (after `-nostdin -v error -y`), asserting it succeeds.
-fn ffmpeg(args: &[&str]) {
-    let out = Command::new("ffmpeg")
-        .args(["-nostdin", "-v", "error", "-y"])
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "ffmpeg {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
 /// `frames` frames of testsrc2 (a frame counter on it) at `rate`, H.264 with a key frame
 /// every `gop` frames, and a 48 kHz stereo sine in AAC, as MPEG-TS; `extra` goes before the
 /// output file name.
 fn make_ts(dir: &Path, name: &str, rate: &str, frames: u32, gop: u32, extra: &[&str]) -> PathBuf {
-    let path = dir.join(name);
-    let video = format!("testsrc2=size=320x240:rate={rate}");
-    let audio = format!(
-        "sine=frequency=440:sample_rate=48000:duration={}",
-        frames.div_ceil(24)
-    );
-    let (frames, gop) = (frames.to_string(), gop.to_string());
-    let mut args = vec![
-        "-f",
-        "lavfi",
-        "-i",
-        &video,
-        "-f",
-        "lavfi",
-        "-i",
-        &audio,
-        "-frames:v",
-        &frames,
-        "-c:v",
-        "libx264",
-        "-pix_fmt",
-        "yuv420p",
-        "-preset",
-        "veryfast",
-        "-g",
-        &gop,
-        "-keyint_min",
-        &gop,
-        "-sc_threshold",
-        "0",
-        "-c:a",
-        "aac",
-        "-ac",
-        "2",
-        "-f",
-        "mpegts",
-    ];
-    args.extend_from_slice(extra);
-    let p = path.to_str().unwrap();
-    args.push(p);
-    ffmpeg(&args);
-    path
-}
-
-/// The data lines of `ffmpeg -i path -map MAP -f framemd5`: of the decoded frames, or of
-/// the coded packets with `copy`. Each line is cut to its first six columns (stream, dts,
-/// pts, duration, size, md5 of the data): what follows is side data the demuxer attaches
-/// from the container, not from the media. The MPEG-TS demuxer gives the first packet of
-/// each PES packet its stream id; ffmpeg's muxer packs several AAC frames into one PES in
-/// the source but, with the importer's `-muxdelay 0`, one frame per PES in the segments.
-fn framemd5(path: &Path, map: &str, copy: bool) -> Vec<String> {
-    let mut cmd = Command::new("ffmpeg");
-    cmd.args(["-nostdin", "-v", "error", "-i"])
-        .arg(path)
-        .args(["-map", map]);
-    if copy {
-        cmd.args(["-c", "copy"]);
+    TestTs {
+        rate,
+        audio_seconds: frames.div_ceil(24),
+        extra,
+        ..TestTs::new(frames, gop)
     }
-    let out = cmd.args(["-f", "framemd5", "-"]).output().unwrap();
-    assert!(
-        out.status.success(),
-        "framemd5 of {}: {}",
-        path.display(),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .filter(|l| !l.starts_with('#'))
-        .map(|l| {
-            l.split(',')
-                .map(str::trim)
-                .take(6)
-                .collect::<Vec<_>>()
-                .join(",")
-        })
-        .collect()
-}
-
-/// The `section` rows ffprobe prints for `args` on `path` (`-of compact`), each as its
-/// `key=value` pairs; rows of other sections (e.g. a program's copy of its streams) are
-/// left out.
-fn ffprobe(path: &Path, args: &[&str], section: &str) -> Vec<HashMap<String, String>> {
-    let out = Command::new("ffprobe")
-        .args(["-v", "error"])
-        .args(args)
-        .args(["-of", "compact"])
-        .arg(path)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "ffprobe {args:?} {}: {}",
-        path.display(),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let prefix = format!("{section}|");
-    String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .filter_map(|l| l.strip_prefix(&prefix))
-        .map(|l| {
-            l.split('|')
-                .filter_map(|kv| kv.split_once('='))
-                .map(|(k, v)| (k.to_owned(), v.to_owned()))
-                .collect()
-        })
-        .collect()
-}
-
-fn int(row: &HashMap<String, String>, key: &str) -> i64 {
-    let v = row
-        .get(key)
-        .unwrap_or_else(|| panic!("no {key} in {row:?}"));
-    v.parse().unwrap_or_else(|_| panic!("{key} in {row:?}"))
-}
-
-/// How many frames stream `sel` (`v:0`, `a:0`) of `path` decodes to.
-fn frame_count(path: &Path, sel: &str) -> usize {
-    let args = ["-select_streams", sel, "-count_frames", "-show_entries"];
-    let rows = ffprobe(
-        path,
-        &[&args[..], &["stream=nb_read_frames"]].concat(),
-        "stream",
-    );
-    assert_eq!(rows.len(), 1, "{rows:?}");
-    int(&rows[0], "nb_read_frames") as usize
+    .make(dir, name)
 }
 
 /// Every pts of stream `sel` in `path` as ffmpeg demuxes it (90 kHz ticks), in file order.
@@ -224,44 +91,6 @@ struct Setup {
     dir: TempDir,
 }
 
-/// What one `rushes import` run did.
-struct Run {
-    success: bool,
-    stdout: String,
-    stderr: String,
-}
-
-impl Run {
-    /// The `--json` summary of a run that succeeded.
-    fn summary(&self) -> Value {
-        assert!(self.success, "rushes import failed:\n{}", self.stderr);
-        serde_json::from_str(&self.stdout)
-            .unwrap_or_else(|e| panic!("summary is not JSON ({e}):\n{}", self.stdout))
-    }
-}
-
-/// The flow ids of a summary, by role.
-fn flow_of(summary: &Value, role: &str) -> String {
-    summary["flows"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|f| f["role"] == role)
-        .unwrap_or_else(|| panic!("no {role} flow in {summary}"))["flow_id"]
-        .as_str()
-        .unwrap()
-        .to_owned()
-}
-
-fn flow_summary<'a>(summary: &'a Value, role: &str) -> &'a Value {
-    summary["flows"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|f| f["role"] == role)
-        .unwrap()
-}
-
 impl Setup {
     async fn new() -> Setup {
         Setup {
@@ -277,24 +106,7 @@ impl Setup {
     /// `rushes import FILE --tams-url <server> --json --work-dir <temp> ARGS`.
     async fn import(&self, file: &Path, args: &[&str]) -> Run {
         let work = self.path().join("work");
-        let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_rushes"));
-        cmd.arg("import")
-            .arg(file)
-            .args(["--tams-url", &self.server.base_url, "--json", "--work-dir"])
-            .arg(&work)
-            .args(args)
-            .stdin(Stdio::null());
-        for (key, _) in std::env::vars_os() {
-            if key.to_string_lossy().starts_with("RUSHES_") {
-                cmd.env_remove(&key);
-            }
-        }
-        let out = cmd.output().await.unwrap();
-        Run {
-            success: out.status.success(),
-            stdout: String::from_utf8(out.stdout).unwrap(),
-            stderr: String::from_utf8(out.stderr).unwrap(),
-        }
+        media::import(&self.server.base_url, file, &work, args).await
     }
 
     /// Every segment of `flow`, in timeline order, following the Link headers.

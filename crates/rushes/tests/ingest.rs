@@ -10,18 +10,20 @@
 //! spec's schemas.
 #![allow(clippy::unwrap_used)]
 
+#[path = "media/mod.rs"]
+mod media;
 #[path = "api/schema.rs"]
 mod schema;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command as StdCommand, Stdio};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use media::{bounds, flow_of, frame_md5s, free_port, without_rushes_env, LiveSource, Log};
 use rushes_time::TimeRange;
 use serde_json::Value;
 use tempfile::TempDir;
-use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
+use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 use tokio::sync::mpsc;
 
@@ -50,60 +52,8 @@ fn tai_now_ns() -> i128 {
     utc_now_ns() + TAI_MINUS_UTC_NS
 }
 
-/// `[start, end)` of a bounded timerange string, in nanoseconds.
-fn bounds(tr: &str) -> (i128, i128) {
-    let parsed: TimeRange = tr.parse().unwrap_or_else(|e| panic!("{tr:?}: {e}"));
-    match parsed.nanos_half_open() {
-        Some((Some(s), Some(e))) => (s, e),
-        other => panic!("{tr:?} is not bounded: {other:?}"),
-    }
-}
-
 fn secs(ns: i128) -> String {
     format!("{:.3} s", ns as f64 / 1e9)
-}
-
-/// A loopback port nothing listens on right now.
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// A child process's output lines, collected in the background.
-#[derive(Clone, Default)]
-struct Log(Arc<Mutex<String>>);
-
-impl Log {
-    fn push(&self, line: &str) {
-        let mut log = self.0.lock().unwrap();
-        log.push_str(line);
-        log.push('\n');
-    }
-
-    fn text(&self) -> String {
-        self.0.lock().unwrap().clone()
-    }
-
-    fn drain<R: AsyncRead + Unpin + Send + 'static>(&self, reader: R) {
-        let log = self.clone();
-        tokio::spawn(async move {
-            let mut lines = BufReader::new(reader).lines();
-            while let Ok(Some(line)) = lines.next_line().await {
-                log.push(&line);
-            }
-        });
-    }
-}
-
-fn without_rushes_env(cmd: &mut Command) {
-    for (key, _) in std::env::vars_os() {
-        if key.to_string_lossy().starts_with("RUSHES_") {
-            cmd.env_remove(&key);
-        }
-    }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -251,116 +201,6 @@ impl Store {
 }
 
 // ---------------------------------------------------------------------------------------
-// The live source
-
-/// ffmpeg making a live HLS stream (and the same packets as a reference MPEG-TS file) in
-/// real time, served over HTTP on loopback.
-struct LiveSource {
-    dir: TempDir,
-    ffmpeg: Child,
-    ffmpeg_log: Log,
-    http: Child,
-    url: String,
-}
-
-impl LiveSource {
-    async fn start(seconds: u32) -> LiveSource {
-        let dir = tempfile::tempdir().unwrap();
-        let playlist = dir.path().join("live.m3u8");
-        let reference = dir.path().join("reference.ts");
-        let tee = format!(
-            "[f=hls:hls_time=1:hls_list_size=6:hls_flags=delete_segments+omit_endlist]{}|[f=mpegts]{}",
-            playlist.display(),
-            reference.display()
-        );
-        let mut ffmpeg = Command::new("ffmpeg")
-            .args(["-nostdin", "-v", "error", "-re"])
-            .args(["-f", "lavfi", "-i", "testsrc2=size=320x240:rate=25"])
-            .args(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000"])
-            .args(["-t", &seconds.to_string(), "-map", "0:v", "-map", "1:a"])
-            .args([
-                "-c:v",
-                "libx264",
-                "-preset",
-                "ultrafast",
-                "-pix_fmt",
-                "yuv420p",
-            ])
-            .args(["-g", "25", "-keyint_min", "25", "-sc_threshold", "0"])
-            .args(["-c:a", "aac", "-f", "tee", &tee])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
-            .unwrap();
-        let ffmpeg_log = Log::default();
-        ffmpeg_log.drain(ffmpeg.stderr.take().unwrap());
-        let port = free_port();
-        let http = Command::new("python3")
-            .args([
-                "-m",
-                "http.server",
-                "--bind",
-                "127.0.0.1",
-                &port.to_string(),
-            ])
-            .arg("--directory")
-            .arg(dir.path())
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .kill_on_drop(true)
-            .spawn()
-            .unwrap();
-        let source = LiveSource {
-            url: format!("http://127.0.0.1:{port}/live.m3u8"),
-            dir,
-            ffmpeg,
-            ffmpeg_log,
-            http,
-        };
-        // Ready when the playlist is served with a segment in it.
-        let client = reqwest::Client::new();
-        let deadline = Instant::now() + Duration::from_secs(15);
-        loop {
-            if let Ok(resp) = client.get(&source.url).send().await {
-                if resp.status() == 200 && resp.text().await.unwrap().contains(".ts") {
-                    break;
-                }
-            }
-            assert!(
-                Instant::now() < deadline,
-                "the live source never served its playlist:\n{}",
-                source.ffmpeg_log.text()
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        source
-    }
-
-    fn reference(&self) -> PathBuf {
-        self.dir.path().join("reference.ts")
-    }
-
-    /// Waits for ffmpeg to end by itself (`-t`), asserting it succeeded.
-    async fn finish(&mut self) {
-        let status = tokio::time::timeout(Duration::from_secs(40), self.ffmpeg.wait())
-            .await
-            .expect("the live source ends")
-            .unwrap();
-        assert!(status.success(), "source: {}", self.ffmpeg_log.text());
-    }
-}
-
-impl Drop for LiveSource {
-    fn drop(&mut self) {
-        let _ = self.http.start_kill();
-        let _ = self.ffmpeg.start_kill();
-    }
-}
-
-// ---------------------------------------------------------------------------------------
 // The ingest
 
 /// A running `rushes ingest --json`: its stdout lines as they come, its stderr collected.
@@ -430,18 +270,6 @@ impl Ingest {
     }
 }
 
-fn flow_of(ids: &Value, role: &str) -> String {
-    ids["flows"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|f| f["role"] == role)
-        .unwrap_or_else(|| panic!("no {role} flow in {ids}"))["flow_id"]
-        .as_str()
-        .unwrap()
-        .to_owned()
-}
-
 /// Waits until the flow's timerange ends after `after` (ns), returning the new end.
 async fn end_after(store: &Store, flow: &str, after: Option<i128>, within: Duration) -> i128 {
     let deadline = Instant::now() + within;
@@ -457,28 +285,6 @@ async fn end_after(store: &Store, flow: &str, after: Option<i128>, within: Durat
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-}
-
-/// The md5 of every decoded video frame of `path`, in order.
-fn frame_md5s(path: &Path) -> Vec<String> {
-    let out = StdCommand::new("ffmpeg")
-        .args(["-nostdin", "-v", "error", "-i"])
-        .arg(path)
-        .args(["-map", "0:v:0", "-f", "framemd5", "-"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "framemd5 of {}: {}",
-        path.display(),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .filter(|l| !l.starts_with('#'))
-        .map(|l| l.rsplit(',').next().unwrap().trim().to_owned())
-        .collect()
 }
 
 /// Asserts the segments tile `[first start, last end)`: each starts where the previous
@@ -517,7 +323,7 @@ fn assert_tiled(role: &str, segments: &[Value]) -> (i128, i128) {
 #[tokio::test]
 async fn a_live_hls_stream_grows_flows_on_tai_through_a_store_crash() {
     let mut store = Store::start().await;
-    let mut source = LiveSource::start(SOURCE_SECONDS).await;
+    let mut source = LiveSource::start(SOURCE_SECONDS, true).await;
     let work = tempfile::tempdir().unwrap();
     let started_utc = utc_now_ns();
     let mut ingest = Ingest::start(
@@ -717,7 +523,7 @@ async fn a_live_input_that_never_delivers_fails_clearly_and_makes_no_flows() {
 #[tokio::test]
 async fn a_store_that_refuses_segments_stops_the_ingest_with_its_answer() {
     let store = Store::start().await;
-    let source = LiveSource::start(20).await;
+    let source = LiveSource::start(20, true).await;
     let mut ingest = Ingest::start(&source.url, &store.base_url(), &[]);
     let ids = ingest.next_json(Duration::from_secs(20)).await;
     let video = flow_of(&ids, "video");

@@ -9,6 +9,8 @@
 
 #[path = "api/harness.rs"]
 mod harness;
+#[path = "media/mod.rs"]
+mod media;
 #[path = "api/schema.rs"]
 mod schema;
 
@@ -17,6 +19,7 @@ use std::time::Duration;
 
 use base64::Engine;
 use harness::{assert_error, expect_json, header, TestServer};
+use media::{ffprobe, range_start, ts, TestTs};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use tokio::io::AsyncWriteExt;
@@ -504,117 +507,43 @@ async fn a_server_shutdown_stops_its_jobs_and_closes_their_flows() {
 // ---------------------------------------------------------------------------------------
 // Export jobs
 
-fn ffmpeg(args: &[&str]) {
-    let out = std::process::Command::new("ffmpeg")
-        .args(["-nostdin", "-v", "error", "-y"])
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "ffmpeg {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
 /// 100 frames (4 s) of testsrc2 at 25 fps, H.264 with a key frame every 25 frames, and a
 /// 48 kHz stereo sine in AAC, as MPEG-TS.
 fn make_ts(path: &std::path::Path) {
-    ffmpeg(&[
-        "-f",
-        "lavfi",
-        "-i",
-        "testsrc2=size=320x240:rate=25",
-        "-f",
-        "lavfi",
-        "-i",
-        "sine=frequency=440:sample_rate=48000:duration=5",
-        "-frames:v",
-        "100",
-        "-c:v",
-        "libx264",
-        "-pix_fmt",
-        "yuv420p",
-        "-preset",
-        "veryfast",
-        "-g",
-        "25",
-        "-keyint_min",
-        "25",
-        "-sc_threshold",
-        "0",
-        "-c:a",
-        "aac",
-        "-ac",
-        "2",
-        "-shortest",
-        "-f",
-        "mpegts",
-        path.to_str().unwrap(),
-    ]);
+    TestTs {
+        audio_seconds: 5,
+        shortest: true,
+        ..TestTs::new(100, 25)
+    }
+    .write(path);
 }
 
 /// `rushes import FILE --segment-duration 1` into the server; the summary.
 async fn import(server: &TestServer, file: &std::path::Path, work: &std::path::Path) -> Value {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_rushes"));
-    cmd.args(["import", file.to_str().unwrap(), "--segment-duration", "1"])
-        .args(["--work-dir", work.to_str().unwrap()])
-        .args(["--tams-url", &server.base_url, "--json"])
-        .stdin(Stdio::null());
-    for (key, _) in std::env::vars_os() {
-        if key.to_string_lossy().starts_with("RUSHES_") {
-            cmd.env_remove(&key);
-        }
-    }
-    let out = cmd.output().await.unwrap();
-    assert!(
-        out.status.success(),
-        "rushes import: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
+    let args = ["--segment-duration", "1"];
+    media::import(&server.base_url, file, work, &args)
+        .await
+        .summary()
 }
 
 /// `(video frames, audio streams)` of a file, as ffprobe counts them.
 fn probe_file(path: &std::path::Path) -> (u64, usize) {
-    let out = std::process::Command::new("ffprobe")
-        .args(["-v", "error", "-count_frames", "-show_entries"])
-        .args(["stream=codec_type,nb_read_frames", "-of", "json"])
-        .arg(path)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
-    let streams = v["streams"].as_array().unwrap();
+    let args = [
+        "-count_frames",
+        "-show_entries",
+        "stream=codec_type,nb_read_frames",
+    ];
+    let streams = ffprobe(path, &args, "stream");
     let video = streams
         .iter()
         .find(|s| s["codec_type"] == "video")
-        .map(|s| s["nb_read_frames"].as_str().unwrap().parse().unwrap())
+        .map(|s| s["nb_read_frames"].parse().unwrap())
         .unwrap_or(0);
     let audio = streams
         .iter()
         .filter(|s| s["codec_type"] == "audio")
         .count();
     (video, audio)
-}
-
-/// The first timestamp of a timerange such as `[10:0_14:0)`, in nanoseconds.
-fn range_start(tr: &str) -> i64 {
-    let start = tr.trim_start_matches(['[', '(']).split('_').next().unwrap();
-    let (s, ns) = start.split_once(':').unwrap();
-    s.parse::<i64>().unwrap() * 1_000_000_000 + ns.parse::<i64>().unwrap()
-}
-
-fn ts(nanos: i64) -> String {
-    format!(
-        "{}:{}",
-        nanos.div_euclid(1_000_000_000),
-        nanos.rem_euclid(1_000_000_000)
-    )
 }
 
 /// POST an export job; the 201's job.
