@@ -8,15 +8,14 @@
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use rushes_time::Timestamp;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
-use tokio::process::Command;
 use tokio::sync::mpsc;
 
 use crate::probe::parse_decimal_seconds;
+use crate::run::spawn_piped;
 use crate::{MediaError, Tools};
 
 /// MPEG-TS timestamps tick at 90 kHz.
@@ -279,40 +278,7 @@ impl Tools {
         }
 
         let tool = self.ffmpeg.display().to_string();
-        let mut child = Command::new(&self.ffmpeg)
-            .args(&args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
-            .map_err(|source| {
-                if source.kind() == std::io::ErrorKind::NotFound {
-                    MediaError::ToolMissing {
-                        tool: tool.clone(),
-                        source,
-                    }
-                } else {
-                    MediaError::Spawn {
-                        tool: tool.clone(),
-                        source,
-                    }
-                }
-            })?;
-        let (Some(stdout), Some(stderr)) = (child.stdout.take(), child.stderr.take()) else {
-            return Err(MediaError::Spawn {
-                tool,
-                source: std::io::Error::other("no pipe to the child process"),
-            });
-        };
-        let stderr_task = tokio::spawn(async move {
-            let mut kept = Vec::new();
-            let mut reader = stderr.take(64 * 1024);
-            let _ = reader.read_to_end(&mut kept).await;
-            let mut rest = reader.into_inner();
-            let _ = tokio::io::copy(&mut rest, &mut tokio::io::sink()).await;
-            String::from_utf8_lossy(&kept).into_owned()
-        });
+        let (mut child, stdout, stderr_task) = spawn_piped(&self.ffmpeg, &args)?;
 
         let started = Instant::now();
         let mut last_advance = Instant::now();
