@@ -204,6 +204,9 @@ impl OwnedPage {
     }
 }
 
+/// Reads the instances of a sorted, distinct list of object ids.
+type InstanceReader = fn(Conn<'_>, &[&str]) -> Result<Vec<(InstanceRow, Option<String>)>>;
+
 /// The instances of the objects `ids` (sorted, distinct) as [`instances_of`] returns them,
 /// in one statement per engine whatever the number of ids.
 fn instances_bulk(conn: Conn<'_>, ids: &[&str]) -> Result<Vec<(InstanceRow, Option<String>)>> {
@@ -305,41 +308,10 @@ impl Index {
         with_instances: bool,
         with_classes: bool,
     ) -> Result<Option<FlowSegments>> {
-        let flow_id = flow_id.to_owned();
-        let page = OwnedPage::new(page);
-        self.read(move |c| {
-            let Some(flow) = flow_by_id(c, &flow_id)? else {
-                return Ok(None);
-            };
-            let classes = if with_classes {
-                Some(classes_of(c, FLOW, flow.pk)?)
-            } else {
-                None
-            };
-            let rows = page.run(c, flow.pk, flow.max_segment_ns)?;
-            let instances = if with_instances {
-                let shown = rows.len().min(page.limit as usize);
-                let mut ids: Vec<&str> = Vec::with_capacity(shown * 2);
-                for r in &rows[..shown] {
-                    ids.push(&r.object_id);
-                    if let Some(i) = &r.init_object_id {
-                        ids.push(i);
-                    }
-                }
-                ids.sort_unstable();
-                ids.dedup();
-                instances_of(c, &ids)?
-            } else {
-                Vec::new()
-            };
-            Ok(Some(FlowSegments {
-                flow,
-                rows,
-                instances,
-                classes,
-            }))
-        })
-        .await
+        let per_object: InstanceReader = |c, ids| instances_of(c, ids);
+        let instances = with_instances.then_some(per_object);
+        self.flow_page_with(flow_id, page, instances, with_classes)
+            .await
     }
 
     /// As [`Index::flow_segment_page`] with instances, for pages of thousands of rows
@@ -350,6 +322,19 @@ impl Index {
         &self,
         flow_id: &str,
         page: &SegmentPage<'_>,
+        with_classes: bool,
+    ) -> Result<Option<FlowSegments>> {
+        self.flow_page_with(flow_id, page, Some(instances_bulk), with_classes)
+            .await
+    }
+
+    /// The flow, a page of its segments, the instances of their objects read by
+    /// `instances` (none without it) and, with `with_classes`, its auth classes: one read.
+    async fn flow_page_with(
+        &self,
+        flow_id: &str,
+        page: &SegmentPage<'_>,
+        instances: Option<InstanceReader>,
         with_classes: bool,
     ) -> Result<Option<FlowSegments>> {
         let flow_id = flow_id.to_owned();
@@ -364,17 +349,22 @@ impl Index {
                 None
             };
             let rows = page.run(c, flow.pk, flow.max_segment_ns)?;
-            let shown = rows.len().min(page.limit as usize);
-            let mut ids: Vec<&str> = Vec::with_capacity(shown * 2);
-            for r in &rows[..shown] {
-                ids.push(&r.object_id);
-                if let Some(i) = &r.init_object_id {
-                    ids.push(i);
+            let instances = match instances {
+                Some(read) => {
+                    let shown = rows.len().min(page.limit as usize);
+                    let mut ids: Vec<&str> = Vec::with_capacity(shown * 2);
+                    for r in &rows[..shown] {
+                        ids.push(&r.object_id);
+                        if let Some(i) = &r.init_object_id {
+                            ids.push(i);
+                        }
+                    }
+                    ids.sort_unstable();
+                    ids.dedup();
+                    read(c, &ids)?
                 }
-            }
-            ids.sort_unstable();
-            ids.dedup();
-            let instances = instances_bulk(c, &ids)?;
+                None => Vec::new(),
+            };
             Ok(Some(FlowSegments {
                 flow,
                 rows,
