@@ -147,15 +147,7 @@ impl IngestRequest {
     /// Parses a request body, or says what is wrong with it.
     fn parse(body: &Value) -> Result<IngestRequest, ApiError> {
         let bad = |m: String| ApiError::bad_request(m);
-        let Some(obj) = body.as_object() else {
-            return Err(bad("the body must be a JSON object".into()));
-        };
-        if let Some(unknown) = obj.keys().find(|k| !FIELDS.contains(&k.as_str())) {
-            return Err(bad(format!(
-                "unknown field {unknown:?}; the fields are {}",
-                FIELDS.join(", ")
-            )));
-        }
+        let obj = object_of(body, &FIELDS, "the fields are")?;
         match obj.get("kind") {
             Some(Value::String(k)) if k == "ingest" => {}
             Some(Value::String(k)) => {
@@ -180,14 +172,7 @@ impl IngestRequest {
                 "input must not start with '-' (it would be read as an ffmpeg option)".into(),
             ));
         }
-        let label = match obj.get("label") {
-            None | Some(Value::Null) => None,
-            Some(Value::String(s)) => {
-                check_text("label", s)?;
-                Some(s.clone())
-            }
-            Some(_) => return Err(bad("label must be a string".into())),
-        };
+        let label = optional_text(obj, "label")?;
         let transcode = match obj.get("transcode") {
             None | Some(Value::Null) => false,
             Some(Value::Bool(b)) => *b,
@@ -293,15 +278,7 @@ impl ExportRequest {
     /// Parses a request body of kind `export`, or says what is wrong with it.
     fn parse(body: &Value) -> Result<ExportRequest, ApiError> {
         let bad = |m: String| ApiError::bad_request(m);
-        let Some(obj) = body.as_object() else {
-            return Err(bad("the body must be a JSON object".into()));
-        };
-        if let Some(unknown) = obj.keys().find(|k| !EXPORT_FIELDS.contains(&k.as_str())) {
-            return Err(bad(format!(
-                "unknown field {unknown:?}; the fields of an export are {}",
-                EXPORT_FIELDS.join(", ")
-            )));
-        }
+        let obj = object_of(body, &EXPORT_FIELDS, "the fields of an export are")?;
         if obj.get("kind").and_then(Value::as_str) != Some("export") {
             return Err(bad("kind must be \"export\"".into()));
         }
@@ -349,14 +326,7 @@ impl ExportRequest {
             },
             Some(_) => return Err(bad("format must be a string: mp4, mov or ts".into())),
         };
-        let label = match obj.get("label") {
-            None | Some(Value::Null) => None,
-            Some(Value::String(s)) => {
-                check_text("label", s)?;
-                Some(s.clone())
-            }
-            Some(_) => return Err(bad("label must be a string".into())),
-        };
+        let label = optional_text(obj, "label")?;
         Ok(ExportRequest {
             target,
             timerange,
@@ -707,6 +677,40 @@ async fn store_export(
 }
 
 /// Refuses text too long or holding control characters (ffmpeg takes it as an argument).
+/// The body as a JSON object holding only `fields` (an unknown one is named, with
+/// `listed` and the list in the answer).
+fn object_of<'a>(
+    body: &'a Value,
+    fields: &[&str],
+    listed: &str,
+) -> Result<&'a serde_json::Map<String, Value>, ApiError> {
+    let Some(obj) = body.as_object() else {
+        return Err(ApiError::bad_request("the body must be a JSON object"));
+    };
+    if let Some(unknown) = obj.keys().find(|k| !fields.contains(&k.as_str())) {
+        return Err(ApiError::bad_request(format!(
+            "unknown field {unknown:?}; {listed} {}",
+            fields.join(", ")
+        )));
+    }
+    Ok(obj)
+}
+
+/// An optional text field (absent or null: `None`), checked by [`check_text`].
+fn optional_text(
+    obj: &serde_json::Map<String, Value>,
+    name: &str,
+) -> Result<Option<String>, ApiError> {
+    match obj.get(name) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => {
+            check_text(name, s)?;
+            Ok(Some(s.clone()))
+        }
+        Some(_) => Err(ApiError::bad_request(format!("{name} must be a string"))),
+    }
+}
+
 fn check_text(what: &str, s: &str) -> Result<(), ApiError> {
     if s.len() > MAX_TEXT_LEN {
         return Err(ApiError::bad_request(format!(
