@@ -429,6 +429,21 @@ impl ExportStatus {
     }
 }
 
+/// Removes a job's directory. A stopped job's future was dropped mid-way, and file
+/// operations it had started on tokio's blocking pool (a directory created, a download
+/// written) still finish after the drop and may recreate the directory: so it is removed
+/// until it stays gone (they are short; a second suffices).
+async fn remove_work_dir(dir: &Path) {
+    for _ in 0..20 {
+        let _ = tokio::fs::remove_dir_all(dir).await;
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        if !tokio::fs::try_exists(dir).await.unwrap_or(false) {
+            return;
+        }
+    }
+    tracing::warn!(dir = %dir.display(), "cannot remove a job's directory");
+}
+
 /// An export job from start to end: runs it (until done, failed or stopped), removes its
 /// files, deletes the new flow unless done, and publishes the end state.
 #[allow(clippy::too_many_arguments)]
@@ -447,7 +462,7 @@ async fn export_job(
         r = run_export(&client, &tools, &request, id, &dir, &tx) => r,
         () = stop.cancelled() => Err(RunError::Stopped),
     };
-    let _ = tokio::fs::remove_dir_all(&dir).await;
+    remove_work_dir(&dir).await;
     let (state, error, result) = match outcome {
         Ok(result) => ("done", None, Some(result)),
         Err(RunError::Stopped) => ("stopped", None, None),
