@@ -20,6 +20,8 @@ mod server;
 #[allow(dead_code)]
 #[path = "../stats.rs"]
 mod stats;
+#[path = "../testfile.rs"]
+mod testfile;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -144,31 +146,7 @@ async fn test_file(dir: &Path, seconds: u64) -> Result<PathBuf> {
         bail!("--file-seconds must be at least 1");
     }
     let path = dir.join(format!("live-1080p25-8M-g25-{seconds}s.ts"));
-    if path.exists() {
-        println!("test file: {} (cached)", path.display());
-        return Ok(path);
-    }
-    std::fs::create_dir_all(dir).with_context(|| format!("create {}", dir.display()))?;
-    let partial = path.with_extension("ts.partial");
-    let args = generate_args(seconds, &partial);
-    println!("generating the test file: ffmpeg {}", args.join(" "));
-    let t = Instant::now();
-    let status = Command::new("ffmpeg")
-        .args(&args)
-        .stdin(Stdio::null())
-        .status()
-        .await
-        .context("run ffmpeg")?;
-    if !status.success() {
-        bail!("ffmpeg exited with {status} while generating the test file");
-    }
-    std::fs::rename(&partial, &path).context("rename the generated file")?;
-    println!(
-        "generated {} in {:.1} s",
-        path.display(),
-        t.elapsed().as_secs_f64()
-    );
-    Ok(path)
+    testfile::cached(path, |out| generate_args(seconds, out)).await
 }
 
 /// A UDP port on loopback that was free a moment ago.

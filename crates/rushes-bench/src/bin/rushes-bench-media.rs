@@ -22,6 +22,8 @@
 #[allow(dead_code)]
 #[path = "../server.rs"]
 mod server;
+#[path = "../testfile.rs"]
+mod testfile;
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -281,31 +283,7 @@ async fn test_file(dir: &Path, minutes: u32) -> Result<PathBuf> {
         .filter(|s| *s > 0)
         .context("--minutes must be at least 1")?;
     let path = dir.join(format!("testsrc2-1080p25-{seconds}s.mp4"));
-    if path.exists() {
-        println!("test file: {} (cached)", path.display());
-        return Ok(path);
-    }
-    std::fs::create_dir_all(dir).with_context(|| format!("create {}", dir.display()))?;
-    let partial = path.with_extension("mp4.partial");
-    let args = generate_args(seconds, &partial);
-    println!("generating the test file: ffmpeg {}", args.join(" "));
-    let t = Instant::now();
-    let status = Command::new("ffmpeg")
-        .args(&args)
-        .stdin(Stdio::null())
-        .status()
-        .await
-        .context("run ffmpeg")?;
-    if !status.success() {
-        bail!("ffmpeg exited with {status} while generating the test file");
-    }
-    std::fs::rename(&partial, &path).context("rename the generated file")?;
-    println!(
-        "generated {} in {:.1} s",
-        path.display(),
-        t.elapsed().as_secs_f64()
-    );
-    Ok(path)
+    testfile::cached(path, |out| generate_args(seconds, out)).await
 }
 
 /// CPU seconds of a process, from /proc/<pid>/stat.
