@@ -8,7 +8,6 @@ mod harness;
 #[path = "api/schema.rs"]
 mod schema;
 
-use std::process::Stdio;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -308,24 +307,6 @@ const ISSUER: &str = "rushes-client-test-issuer";
 const HS_SECRET: &str = "static-hs256-secret-for-client-tests";
 const PASSWORD: &str = "correct horse battery staple";
 
-async fn hash_password(password: &str) -> String {
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_rushes"))
-        .arg("hash-password")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stdin = child.stdin.take().unwrap();
-    stdin
-        .write_all(format!("{password}\n").as_bytes())
-        .await
-        .unwrap();
-    drop(stdin);
-    let out = child.wait_with_output().await.unwrap();
-    assert!(out.status.success(), "{out:?}");
-    String::from_utf8(out.stdout).unwrap().trim().to_owned()
-}
-
 fn token(scope: &str) -> String {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -347,7 +328,7 @@ fn token(scope: &str) -> String {
 
 #[tokio::test]
 async fn bearer_and_basic_credentials_are_sent() {
-    let hash = hash_password(PASSWORD).await;
+    let hash = harness::hash_password(PASSWORD).await;
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("rushes.toml");
     std::fs::write(

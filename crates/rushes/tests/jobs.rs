@@ -22,7 +22,6 @@ use harness::{assert_error, expect_json, header, TestServer};
 use media::{ffprobe, range_start, ts, TestTs};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
-use tokio::io::AsyncWriteExt;
 use tokio::process::{Child, Command};
 
 /// How long a job may take to reach a state the test waits for.
@@ -360,26 +359,6 @@ async fn bad_bodies_are_refused_and_unknown_ids_are_not_found() {
 const EDITOR_PASSWORD: &str = "editor's long passphrase";
 const VIEWER_PASSWORD: &str = "viewer's long passphrase";
 
-/// `rushes hash-password` with `password` on stdin: the printed hash.
-async fn hash_password(password: &str) -> String {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_rushes"))
-        .arg("hash-password")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stdin = child.stdin.take().unwrap();
-    stdin
-        .write_all(format!("{password}\n").as_bytes())
-        .await
-        .unwrap();
-    drop(stdin);
-    let out = child.wait_with_output().await.unwrap();
-    assert!(out.status.success(), "{out:?}");
-    String::from_utf8(out.stdout).unwrap().trim().to_owned()
-}
-
 fn basic(name: &str, password: &str) -> String {
     let enc = base64::engine::general_purpose::STANDARD.encode(format!("{name}:{password}"));
     format!("Basic {enc}")
@@ -403,8 +382,8 @@ name = "viewer"
 password_hash = "{}"
 scopes = ["tams-api/read"]
 "#,
-            hash_password(EDITOR_PASSWORD).await,
-            hash_password(VIEWER_PASSWORD).await
+            harness::hash_password(EDITOR_PASSWORD).await,
+            harness::hash_password(VIEWER_PASSWORD).await
         ),
     )
     .unwrap();

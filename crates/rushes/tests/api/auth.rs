@@ -15,7 +15,6 @@ use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use reqwest::header::{HeaderMap, HeaderValue, AUTHORIZATION};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
-use tokio::io::AsyncWriteExt;
 
 use crate::flows::{new_id, video_flow};
 use crate::harness::{assert_error, expect_json, expect_status, header, media_on_s3, TestServer};
@@ -173,22 +172,7 @@ impl Idp {
 
 /// `rushes hash-password` with `password` on stdin: the printed hash.
 async fn hash_password(password: &str) -> String {
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_rushes"))
-        .arg("hash-password")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stdin = child.stdin.take().unwrap();
-    stdin
-        .write_all(format!("{password}\n").as_bytes())
-        .await
-        .unwrap();
-    drop(stdin);
-    let out = child.wait_with_output().await.unwrap();
-    assert!(out.status.success(), "{out:?}");
-    let hash = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+    let hash = crate::harness::hash_password(password).await;
     assert!(hash.starts_with("$argon2id$"), "{hash}");
     assert!(!hash.contains(password));
     hash
